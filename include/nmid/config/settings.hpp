@@ -1,0 +1,114 @@
+#pragma once
+
+// Per-module settings. `config::parse` fills them from flags and environment, validates them
+// once, and `app` hands each component its own struct by value (house rule R8). Defaults here
+// are nmid's defaults; NMI-compatible flags keep NMI's defaults (reference nmi-behaviour 1.1).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace nmid {
+
+using Millis = std::chrono::milliseconds;
+using Seconds = std::chrono::seconds;
+
+/// Pod-facing listener and the admin listener (module `http`).
+struct HttpServerSettings {
+    std::string address{"127.0.0.1"};  ///< --nmi-listen-address
+    std::uint16_t port = 2579;         ///< --nmi-port (0: let the OS choose; tests)
+    std::size_t max_connections = 4096;
+    std::size_t header_limit = 8 * 1024;
+    std::size_t body_limit = 4 * 1024;
+    std::size_t pipeline_limit = 16;     ///< requests read ahead of their responses
+    Millis read_timeout{10'000};         ///< to receive one whole request once it started
+    Millis idle_timeout{90'000};         ///< keep-alive connection with no request
+    Millis write_timeout{10'000};
+    bool reuse_port = true;              ///< SO_REUSEPORT (zero-gap restart)
+};
+
+struct AdminSettings {
+    std::string address{"0.0.0.0"};
+    std::uint16_t probe_port = 8080;       ///< --http-probe-port (/healthz, /readyz)
+    std::uint16_t prometheus_port = 9090;  ///< --prometheus-port (/metrics)
+};
+
+/// Calls nmid makes to IMDS itself: token fetches and the proxy (modules `net`, `cloud`).
+struct UpstreamSettings {
+    std::string metadata_ip{"169.254.169.254"};  ///< --metadata-ip
+    std::uint16_t metadata_port = 80;            ///< --metadata-port
+    Millis connect_timeout{2'000};
+    Millis proxy_timeout{10'000};  ///< deadline of one proxied request
+    std::size_t pool_size = 8;     ///< idle keep-alive connections kept
+    std::size_t max_response_body = 1024 * 1024;
+    std::string user_agent{"nmid"};  ///< plus --custom-user-agent
+};
+
+/// Token cache (module `token`).
+struct TokenCacheSettings {
+    Seconds refresh_margin{300};    ///< refresh ahead at least this long before expiry
+    double refresh_fraction = 0.1;  ///< ... or this fraction of the lifetime, whichever is larger
+    Millis negative_ttl{5'000};     ///< remember an upstream failure this long
+    Seconds max_retry_after{60};    ///< cap on an upstream Retry-After honoured
+    std::size_t max_entries = 10'000;
+    Seconds idle_ttl{3600};       ///< evict entries unused this long
+    Millis fetch_deadline{15'000};  ///< overall deadline of one miss, retries included
+    std::size_t max_concurrency = 5;  ///< IMDS: 5 concurrent identity requests per VM
+    double rate_per_second = 20.0;    ///< IMDS: 20 identity requests per second per VM
+    int max_attempts = 5;
+    Millis backoff_base{500};
+    Millis backoff_cap{8'000};
+    Seconds min_remaining_lifetime{60};  ///< never serve a token with less left than this
+};
+
+/// Pod index (module `pods`).
+struct PodSettings {
+    std::string pods_file;              ///< --pods-file (standalone)
+    Millis poll_interval{1'000};        ///< re-read the source this often
+    Millis refresh_deadline{2'000};     ///< a miss waits this long for the coalesced refresh
+    Millis min_refresh_interval{100};   ///< misses within this of the last read reuse it
+};
+
+/// CRD snapshot (module `crd`).
+struct CrdSettings {
+    std::string crds_file;        ///< --crds-file (standalone)
+    Millis poll_interval{1'000};  ///< re-check the file this often
+};
+
+enum class OperationMode { standard, managed };
+
+/// Identity resolution (module `identity`) and NMI's lookup knobs.
+struct IdentitySettings {
+    OperationMode mode = OperationMode::standard;  ///< --operation-mode
+    bool force_namespaced = false;                 ///< --forceNamespaced / FORCENAMESPACED
+    std::string mic_namespace{"default"};          ///< --MICNamespace
+    int retry_attempts_for_created = 16;           ///< --retry-attempts-for-created
+    int retry_attempts_for_assigned = 4;           ///< --retry-attempts-for-assigned
+    Seconds find_identity_retry_interval{5};       ///< --find-identity-retry-interval
+};
+
+/// HTTP <-> domain (module `handlers`).
+struct HandlerSettings {
+    bool metadata_header_required = true;  ///< --metadata-header-required
+    bool block_instance_metadata = false;  ///< --block-instance-metadata
+    bool set_retry_after_header = false;   ///< --set-retry-after-header
+    Seconds retry_after{20};               ///< value of that Retry-After
+    Seconds not_ready_retry_after{1};      ///< Retry-After on 503 while starting
+};
+
+/// iptables (issue 4); parsed now so NMI's flags are accepted.
+struct IptablesSettings {
+    bool manage = true;                   ///< --manage-iptables
+    Seconds update_interval{60};          ///< --ipt-update-interval-sec
+    bool enable_conntrack_deletion = false;
+};
+
+enum class LogFormat { text, json };
+
+struct LogSettings {
+    LogFormat format = LogFormat::text;  ///< --log-format
+    std::string level{"info"};           ///< --log-level: trace|debug|info|warn|error|off
+};
+
+}  // namespace nmid

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nmid {
+
+/// What nmid knows about one pod on this node. Immutable once published.
+struct PodInfo {
+    std::string namespace_name;
+    std::string name;
+    std::string uid;
+    std::string service_account;
+    std::string phase;                         ///< Pending, Running, ... ("" when absent)
+    std::string owner_replicaset;              ///< first ownerReference of kind ReplicaSet
+    std::map<std::string, std::string> labels; ///< sorted: deterministic iteration
+    std::vector<std::string> ips;              ///< status.podIP then status.podIPs, deduplicated
+    bool host_network = false;
+    bool terminating = false;                  ///< metadata.deletionTimestamp present
+
+    friend bool operator==(const PodInfo&, const PodInfo&) = default;
+};
+
+using PodInfoPtr = std::shared_ptr<const PodInfo>;
+
+/// One full read of a pod source (kubelet `/pods`, a PodList file, an API-server list).
+struct PodList {
+    std::vector<PodInfo> pods;
+};
+
+}  // namespace nmid

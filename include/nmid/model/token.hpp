@@ -1,0 +1,65 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "nmid/model/crd.hpp"
+
+namespace nmid {
+
+/// An access token as fetched from IMDS or AAD. Immutable once cached.
+struct Token {
+    std::string access_token;
+    std::string refresh_token;         ///< usually ""
+    std::string token_type{"Bearer"};
+    std::string resource;              ///< as the upstream echoed it (responses echo the request)
+    std::int64_t expires_on = 0;       ///< Unix seconds
+    std::int64_t not_before = 0;       ///< Unix seconds (0 when upstream sent none)
+    std::int64_t expires_in = 0;       ///< lifetime in seconds as fetched (informational)
+
+    friend bool operator==(const Token&, const Token&) = default;
+};
+
+using TokenPtr = std::shared_ptr<const Token>;
+
+/// Which upstream identity to ask for a token. Built by the handler from the AzureIdentity
+/// chosen by the resolver; `cache_key()` says which requests may share a token.
+struct TokenIdentity {
+    int type = 0;                 ///< AzureIdentity spec.type
+    std::string client_id;        ///< spec.clientID: always what is sent upstream
+    std::string resource_id;      ///< informational (logs)
+    std::string tenant_id;        ///< types 1 and 2
+    std::string ad_endpoint;      ///< types 1 and 2
+    SecretRef secret;             ///< types 1 and 2
+
+    friend bool operator==(const TokenIdentity&, const TokenIdentity&) = default;
+};
+
+/// One token fetch: identity plus the AAD v1 resource (App ID URI) exactly as requested.
+struct TokenRequest {
+    TokenIdentity identity;
+    std::string resource;
+
+    friend bool operator==(const TokenRequest&, const TokenRequest&) = default;
+};
+
+/// Hash of everything that distinguishes two TokenRequests (cache key).
+struct TokenRequestHash {
+    std::size_t operator()(const TokenRequest& r) const noexcept {
+        std::size_t h = std::hash<std::string>{}(r.resource);
+        auto mix = [&h](const std::string& s) {
+            h ^= std::hash<std::string>{}(s) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+        };
+        mix(r.identity.client_id);
+        mix(r.identity.tenant_id);
+        mix(r.identity.ad_endpoint);
+        mix(r.identity.secret.namespace_name);
+        mix(r.identity.secret.name);
+        h ^= static_cast<std::size_t>(r.identity.type);
+        return h;
+    }
+};
+
+}  // namespace nmid
