@@ -41,6 +41,7 @@ struct HttpResponse {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;  ///< extra fields
     bool close = false;  ///< close the connection after writing
+    bool reset = false;  ///< abort the connection (TCP RST) instead of answering; fault injection
 };
 
 /// What the listener calls for every request.
