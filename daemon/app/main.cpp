@@ -1,0 +1,35 @@
+// nmid: node-level metadata-token proxy. main() only parses the configuration and runs
+// the Daemon; everything else lives in the modules.
+#include <cstdio>
+#include <string_view>
+#include <vector>
+
+#include "nmid/app/daemon.hpp"
+#include "nmid/config/config.hpp"
+#include "nmid/logging/log.hpp"
+
+int main(int argc, char** argv) {
+    std::vector<std::string_view> args(argv + 1, argv + argc);
+    auto parsed = nmid::config::parse(args, nmid::config::process_env());
+    switch (parsed.action) {
+        case nmid::config::Action::help:
+            std::fputs(nmid::config::help_text().c_str(), stdout);
+            return 0;
+        case nmid::config::Action::version:
+            std::puts(nmid::config::version_text().c_str());
+            return 0;
+        case nmid::config::Action::error:
+            std::fprintf(stderr, "nmid: %s (see nmid --help)\n", parsed.error.c_str());
+            return 2;
+        case nmid::config::Action::run:
+            break;
+    }
+    nmid::logging::setup(parsed.config.log);
+    nmid::app::Daemon daemon{std::move(parsed.config)};
+    if (auto error = daemon.start(); !error.empty()) {
+        nmid::logging::flush();
+        std::fprintf(stderr, "nmid: %s\n", error.c_str());
+        return 1;
+    }
+    return daemon.run();
+}

@@ -1,0 +1,86 @@
+#include "nmid/handlers/errors.hpp"
+
+#include <string>
+
+#include "nmid/handlers/imds_json.hpp"
+
+namespace nmid::handlers {
+namespace {
+
+struct Mapping {
+    int status;
+    std::string_view error;  ///< OAuth-style `error` code in the body
+    bool retryable;          ///< send Retry-After
+};
+
+Mapping mapping_for(Errc code, const HandlerSettings& settings, Endpoint endpoint) {
+    switch (code) {
+        // Malformed requests: 400, the only status an SDK treats as final.
+        case Errc::metadata_header_missing:
+        case Errc::forwarded_for_present:
+        case Errc::resource_missing:
+        case Errc::invalid_token_path:
+        case Errc::host_headers_missing:
+        case Errc::bad_request: return {400, "invalid_request", false};
+        // NMI answered 500 for a non-loopback /host/token caller; 403 says what it is.
+        case Errc::not_loopback: return {403, "access_denied", false};
+        case Errc::instance_blocked: return {403, "access_denied", false};
+        // Pod lookup: NMI's 500, retried by every SDK.
+        case Errc::remote_address_invalid:
+        case Errc::pod_not_found:
+        case Errc::pod_ip_ambiguous: return {500, "unknown", false};
+        case Errc::pod_source_failed: return {500, "unknown", true};
+        // Identity lookup: NMI's 404, or 503 + Retry-After with --set-retry-after-header
+        // (never on /host/token, as NMI).
+        case Errc::no_binding:
+        case Errc::identity_not_found:
+            if (settings.set_retry_after_header && endpoint == Endpoint::token) {
+                return {503, "identity_not_found", true};
+            }
+            return {404, "identity_not_found", false};
+        // Upstream: NMI answers 403 for a refused token and 503 for the rest; a throttled
+        // IMDS keeps its 429 so SDKs back off.
+        case Errc::upstream_refused: return {403, "upstream_refused", false};
+        case Errc::upstream_throttled: return {429, "throttled", true};
+        case Errc::identity_unsupported:
+        case Errc::upstream_unavailable:
+        case Errc::upstream_bad_payload:
+        case Errc::timeout:
+        case Errc::cancelled:
+        case Errc::overloaded:
+        case Errc::not_ready: return {503, "temporarily_unavailable", true};
+        case Errc::ok:
+        case Errc::parse_error:
+        case Errc::io_error:
+        case Errc::invalid_config: break;
+    }
+    return {500, "unknown", false};
+}
+
+}  // namespace
+
+int status_for(Errc code, const HandlerSettings& settings, Endpoint endpoint) {
+    return mapping_for(code, settings, endpoint).status;
+}
+
+http::HttpResponse error_response(Errc code, std::string_view description,
+                                  const HandlerSettings& settings, Endpoint endpoint,
+                                  std::chrono::seconds retry_after) {
+    const Mapping m = mapping_for(code, settings, endpoint);
+    http::HttpResponse response;
+    response.status = m.status;
+    response.content_type = "application/json; charset=utf-8";
+    response.body = error_json(m.error, description);
+    if (m.retryable) {
+        std::chrono::seconds value = retry_after;
+        if (value.count() <= 0) {
+            value = code == Errc::no_binding || code == Errc::identity_not_found
+                        ? settings.retry_after
+                        : settings.not_ready_retry_after;
+        }
+        response.headers.emplace_back("Retry-After", std::to_string(value.count()));
+    }
+    return response;
+}
+
+}  // namespace nmid::handlers

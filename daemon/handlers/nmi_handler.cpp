@@ -1,0 +1,337 @@
+#include "nmid/handlers/nmi_handler.hpp"
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <string>
+
+#include "nmid/crd/crd_store.hpp"
+#include "nmid/handlers/errors.hpp"
+#include "nmid/handlers/imds_json.hpp"
+#include "nmid/http/router.hpp"
+#include "nmid/identity/resolver.hpp"
+#include "nmid/logging/log.hpp"
+#include "nmid/metrics/metrics.hpp"
+#include "nmid/net/http_client.hpp"
+#include "nmid/pods/pod_index.hpp"
+#include "nmid/token/token_cache.hpp"
+
+namespace nmid::handlers {
+
+namespace asio = boost::asio;
+using http::HttpRequest;
+using http::HttpResponse;
+
+/// Facts gathered while answering, written once into the audit line and the metrics.
+struct NmiHandler::Context {
+    std::string_view route;
+    std::string_view cache;
+    std::string pod_namespace;
+    std::string pod_name;
+    std::string identity;  ///< redacted client id, or "excepted"
+    std::string resource;
+    Errc error = Errc::ok;
+};
+
+namespace {
+
+constexpr std::string_view kJson = "application/json; charset=utf-8";
+
+bool iequals(std::string_view a, std::string_view b) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(),
+                      [&](char x, char y) { return lower(x) == lower(y); });
+}
+
+// Hop-by-hop fields (RFC 9110 7.6.1) and fields nmid must not forward to IMDS.
+bool is_dropped_header(std::string_view name) {
+    static constexpr std::array<std::string_view, 12> kDropped = {
+        "connection",          "keep-alive",         "proxy-connection", "transfer-encoding",
+        "te",                  "trailer",            "upgrade",          "proxy-authorization",
+        "proxy-authenticate",  "host",               "content-length",   "x-forwarded-for"};
+    return std::any_of(kDropped.begin(), kDropped.end(),
+                       [&](std::string_view d) { return iequals(d, name); });
+}
+
+Errc errc_for(identity::DenyReason reason) {
+    return reason == identity::DenyReason::requested_identity_not_bound ? Errc::identity_not_found
+                                                                        : Errc::no_binding;
+}
+
+TokenRequest make_token_request(const AzureIdentity& id, std::string_view resource) {
+    TokenRequest request;
+    request.identity.type = id.type;
+    request.identity.client_id = id.client_id;
+    request.identity.resource_id = id.resource_id;
+    request.identity.tenant_id = id.tenant_id;
+    request.identity.ad_endpoint = id.ad_endpoint;
+    request.identity.secret = id.client_password;
+    request.resource = resource;
+    return request;
+}
+
+HttpResponse json_ok(std::string body) {
+    HttpResponse response;
+    response.content_type = kJson;
+    response.body = std::move(body);
+    return response;
+}
+
+// NMI's message for a failed fetch, with the upstream's own answer when it sent one.
+std::string fetch_failure_text(const FetchError& e) {
+    std::string text = "failed to get service principal token, error: ";
+    text += to_string(e.code);
+    if (e.upstream_status != 0) {
+        text += ", upstream status ";
+        text += std::to_string(e.upstream_status);
+    }
+    if (!e.upstream_body.empty()) {
+        text += ", upstream body: ";
+        text += e.upstream_body.substr(0, 512);
+    }
+    return text;
+}
+
+bool is_loopback(const asio::ip::address& a) { return a.is_loopback(); }
+
+}  // namespace
+
+NmiHandler::NmiHandler(NmiDependencies deps, HandlerSettings handler_settings,
+                       IdentitySettings identity_settings, UpstreamSettings upstream_settings)
+    : deps_(std::move(deps)),
+      settings_(handler_settings),
+      identity_settings_(std::move(identity_settings)),
+      upstream_(std::move(upstream_settings)) {}
+
+asio::awaitable<HttpResponse> NmiHandler::handle(const HttpRequest& request) {
+    Context ctx;
+    const http::RoutedTarget routed = http::route(request.target);
+    ctx.route = http::to_string(routed.route);
+    HttpResponse response;
+    switch (routed.route) {
+        case http::Route::token:
+            response = co_await token(request, routed.query, ctx);
+            break;
+        case http::Route::invalid_token_path:
+            ctx.error = Errc::invalid_token_path;
+            response = error_response(Errc::invalid_token_path, "Invalid request", settings_);
+            break;
+        case http::Route::host_token:
+            response = co_await host_token(request, routed.query, ctx);
+            break;
+        case http::Route::instance:
+            if (settings_.block_instance_metadata) {
+                ctx.error = Errc::instance_blocked;
+                response = error_response(Errc::instance_blocked,
+                                          "Request blocked by AAD Pod Identity NMI", settings_,
+                                          Endpoint::other);
+                break;
+            }
+            response = co_await proxy(request, ctx);
+            break;
+        case http::Route::proxy:
+            response = co_await proxy(request, ctx);
+            break;
+    }
+    const auto took = std::chrono::steady_clock::now() - request.received_at;
+    deps_.metrics.record_request(ctx.route, response.status, ctx.cache, ctx.pod_namespace,
+                                 ctx.resource, took);
+    const std::string peer = request.peer.to_string();
+    logging::audit({.method = request.method,
+                    .path = routed.path,
+                    .remote = peer,
+                    .status = response.status,
+                    .took = took,
+                    .route = ctx.route,
+                    .pod_namespace = ctx.pod_namespace,
+                    .pod_name = ctx.pod_name,
+                    .identity = ctx.identity,
+                    .cache = ctx.cache,
+                    .error = ctx.error == Errc::ok ? std::string_view{} : to_string(ctx.error)});
+    co_return response;
+}
+
+asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request,
+                                                std::string_view query, Context& ctx) {
+    auto fail = [&](Errc code, std::string_view text, std::chrono::seconds retry_after = {}) {
+        ctx.error = code;
+        return error_response(code, text, settings_, Endpoint::token, retry_after);
+    };
+    // SDK probes come without Metadata and expect a fast 400: answered before any lookup.
+    if (settings_.metadata_header_required && request.headers->get("Metadata") != "true") {
+        co_return fail(Errc::metadata_header_missing, "Required metadata header not specified");
+    }
+    if (request.headers->contains("X-Forwarded-For")) {
+        co_return fail(Errc::forwarded_for_present,
+                       "Request must not contain an X-Forwarded-For header");
+    }
+    if (!deps_.ready()) {
+        co_return fail(Errc::not_ready, "nmid is starting: pod and identity data not loaded yet");
+    }
+    ctx.resource = http::query_param(query, "resource");
+    if (ctx.resource.empty()) {
+        co_return fail(Errc::resource_missing, "parameter resource cannot be empty");
+    }
+    const std::string client_id = http::query_param(query, "client_id");
+    std::string resource_id = http::query_param(query, "msi_res_id");
+    if (resource_id.empty()) {
+        resource_id = http::query_param(query, "mi_res_id");
+    }
+    const std::string object_id = http::query_param(query, "object_id");
+
+    auto found = deps_.pods.find(request.peer);
+    if (!found && found.error() == Errc::pod_not_found) {
+        found = co_await deps_.pods.find_or_refresh(request.peer);
+    }
+    if (!found) {
+        const Errc code = static_cast<Errc>(found.error().value());
+        co_return fail(code, code == Errc::pod_ip_ambiguous
+                                 ? "failed to match pod IP " + request.peer.to_string() +
+                                       ": more than one pod claims it"
+                                 : std::string{"pod list is empty"});
+    }
+    const PodInfo& pod = **found;
+    ctx.pod_namespace = pod.namespace_name;
+    ctx.pod_name = pod.name;
+
+    const CrdSnapshotPtr crds = deps_.crds.snapshot();  // keeps decision.identity alive
+    const identity::TokenQuery query_ids{client_id, resource_id, object_id};
+    const identity::Decision decision =
+        identity::resolve(pod, *crds, query_ids, identity_settings_);
+    if (decision.kind == identity::DecisionKind::excepted) {
+        ctx.identity = "excepted";
+        co_return co_await proxy(request, ctx);
+    }
+    if (decision.kind == identity::DecisionKind::denied) {
+        co_return fail(errc_for(decision.reason),
+                       identity::describe(decision.reason, pod, query_ids, identity_settings_));
+    }
+    ctx.identity = identity::redact(decision.identity->client_id);
+    const TokenRequest token_request = make_token_request(*decision.identity, ctx.resource);
+    auto hit = deps_.cache.try_get(token_request);
+    const CacheResult result = hit ? std::move(*hit) : co_await deps_.cache.get(token_request);
+    ctx.cache = to_string(result.outcome);
+    if (!result.token) {
+        co_return fail(result.error.code, fetch_failure_text(result.error),
+                       result.error.retry_after);
+    }
+    co_return json_ok(token_json(*result.token, ctx.resource, deps_.clock.unix_seconds()));
+}
+
+asio::awaitable<HttpResponse> NmiHandler::host_token(const HttpRequest& request,
+                                                     std::string_view query, Context& ctx) {
+    auto fail = [&](Errc code, std::string_view text, std::chrono::seconds retry_after = {}) {
+        ctx.error = code;
+        return error_response(code, text, settings_, Endpoint::host_token, retry_after);
+    };
+    const std::string_view pod_ns = request.headers->get("podns");
+    const std::string_view pod_name = request.headers->get("podname");
+    if (pod_ns.empty() || pod_name.empty()) {
+        co_return fail(Errc::host_headers_missing,
+                       "missing 'podname' and 'podns' from request header");
+    }
+    // Any local process could impersonate any pod here; only loopback callers may.
+    if (!is_loopback(request.peer)) {
+        co_return fail(Errc::not_loopback, "request remote address is not from a host");
+    }
+    if (!deps_.ready()) {
+        co_return fail(Errc::not_ready, "nmid is starting: pod and identity data not loaded yet");
+    }
+    ctx.resource = http::query_param(query, "resource");
+    if (ctx.resource.empty()) {
+        co_return fail(Errc::resource_missing, "parameter resource cannot be empty");
+    }
+    ctx.pod_namespace = pod_ns;
+    ctx.pod_name = pod_name;
+    auto found = deps_.pods.find_by_name(pod_ns, pod_name);
+    if (!found) {
+        co_return fail(Errc::no_binding, "failed to get pod " + ctx.pod_namespace + "/" +
+                                             ctx.pod_name + ", error: pod " +
+                                             ctx.pod_namespace + "/" + ctx.pod_name +
+                                             " doesn't exist");
+    }
+    const std::string client_id = http::query_param(query, "client_id");
+    std::string resource_id = http::query_param(query, "msi_res_id");
+    if (resource_id.empty()) {
+        resource_id = http::query_param(query, "mi_res_id");
+    }
+    const PodInfo& pod = **found;
+    const CrdSnapshotPtr crds = deps_.crds.snapshot();
+    const identity::TokenQuery query_ids{client_id, resource_id, {}};
+    const identity::Decision decision =
+        identity::resolve(pod, *crds, query_ids, identity_settings_);
+    // NMI's host endpoint never serves exceptions: an excepted pod has no identity here.
+    if (decision.kind != identity::DecisionKind::bound) {
+        const auto reason = decision.kind == identity::DecisionKind::denied
+                                ? decision.reason
+                                : identity::DenyReason::no_matching_binding;
+        co_return fail(errc_for(reason),
+                       identity::describe(reason, pod, query_ids, identity_settings_));
+    }
+    ctx.identity = identity::redact(decision.identity->client_id);
+    const TokenRequest token_request = make_token_request(*decision.identity, ctx.resource);
+    auto hit = deps_.cache.try_get(token_request);
+    const CacheResult result = hit ? std::move(*hit) : co_await deps_.cache.get(token_request);
+    ctx.cache = to_string(result.outcome);
+    if (!result.token) {
+        co_return fail(result.error.code, fetch_failure_text(result.error),
+                       result.error.retry_after);
+    }
+    std::string body = "{\"token\":";
+    append_token_json(body, *result.token, ctx.resource, deps_.clock.unix_seconds());
+    body += ",\"clientid\":\"";
+    append_json_escaped(body, decision.identity->client_id);
+    body += "\"}";
+    co_return json_ok(std::move(body));
+}
+
+asio::awaitable<HttpResponse> NmiHandler::proxy(const HttpRequest& request, Context& ctx) {
+    auto fail = [&](Errc code, std::string_view text) {
+        ctx.error = code;
+        return error_response(code, text, settings_, Endpoint::other);
+    };
+    if (settings_.metadata_header_required && request.headers->get("Metadata") != "true") {
+        co_return fail(Errc::metadata_header_missing, "Required metadata header not specified");
+    }
+    if (request.headers->contains("X-Forwarded-For")) {
+        co_return fail(Errc::forwarded_for_present,
+                       "Request must not contain an X-Forwarded-For header");
+    }
+    net::ClientRequest upstream;
+    upstream.method = request.method;
+    upstream.target = request.target;
+    upstream.body = request.body;
+    request.headers->for_each(
+        [](void* out, std::string_view name, std::string_view value) {
+            if (!is_dropped_header(name)) {
+                static_cast<net::ClientRequest*>(out)->headers.emplace_back(name, value);
+            }
+        },
+        &upstream);
+    const auto deadline = std::chrono::steady_clock::now() + upstream_.proxy_timeout;
+    auto answer = co_await deps_.imds.request(upstream, deadline);
+    if (!answer) {
+        const Errc code = answer.error() == Errc::timeout ? Errc::timeout
+                                                          : Errc::upstream_unavailable;
+        co_return fail(code, "failed to reach the instance metadata service: " +
+                                 answer.error().message());
+    }
+    HttpResponse response;
+    response.status = answer->status;
+    response.body = std::move(answer->body);
+    for (auto& [name, value] : answer->headers) {
+        if (is_dropped_header(name)) {
+            continue;
+        }
+        if (iequals(name, "content-type")) {
+            response.content_type = std::move(value);
+            continue;
+        }
+        response.headers.emplace_back(std::move(name), std::move(value));
+    }
+    co_return response;
+}
+
+}  // namespace nmid::handlers

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages nmid needs to build, test and benchmark. Idempotent: when
+# everything is present it does nothing (no apt-get update).
+set -euo pipefail
+
+packages=(
+    build-essential cmake ccache clang clang-format clang-tidy pkg-config
+    libboost1.81-all-dev libssl-dev libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev
+    prometheus-cpp-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
+    curl wrk nginx-light procps iproute2 python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "installing: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: need root to install ${missing[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -o DPkg::Lock::Timeout=600 -q
+apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}"

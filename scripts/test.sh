@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds nmid twice (optimised, and with ASan+UBSan) and runs every
+# test in both builds. Exit code is non-zero when anything fails.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/install-deps.sh"
+
+echo "== build (RelWithDebInfo)"
+"$root/scripts/build.sh" "$root/build"
+echo "== tests (RelWithDebInfo)"
+ctest --test-dir "$root/build" --output-on-failure -j2
+
+echo "== build (ASan+UBSan, clang)"
+CC=clang CXX=clang++ "$root/scripts/build.sh" "$root/build-asan" \
+    -DCMAKE_CXX_COMPILER=clang++ -DNMID_SANITIZE="address;undefined" -DNMID_BUILD_BENCH=OFF \
+    -DCMAKE_BUILD_TYPE=Debug
+echo "== tests (ASan+UBSan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$root/build-asan" --output-on-failure -j2
