@@ -19,8 +19,8 @@ struct HttpServerSettings {
     std::string address{"127.0.0.1"};  ///< --nmi-listen-address
     std::uint16_t port = 2579;         ///< --nmi-port (0: let the OS choose; tests)
     std::size_t max_connections = 4096;
-    std::size_t header_limit = 8 * 1024;
-    std::size_t body_limit = 4 * 1024;
+    std::size_t header_limit = std::size_t{8} * 1024;
+    std::size_t body_limit = std::size_t{4} * 1024;
     std::size_t pipeline_limit = 16;     ///< requests read ahead of their responses
     Millis read_timeout{10'000};         ///< to receive one whole request once it started
     Millis idle_timeout{90'000};         ///< keep-alive connection with no request
@@ -41,7 +41,7 @@ struct UpstreamSettings {
     Millis connect_timeout{2'000};
     Millis proxy_timeout{10'000};  ///< deadline of one proxied request
     std::size_t pool_size = 8;     ///< idle keep-alive connections kept
-    std::size_t max_response_body = 1024 * 1024;
+    std::size_t max_response_body = std::size_t{1024} * 1024;
     std::string user_agent{"nmid"};  ///< plus --custom-user-agent
 };
 

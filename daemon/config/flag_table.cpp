@@ -1,0 +1,529 @@
+#include "flag_table.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <stdexcept>
+#include <type_traits>
+
+#include "values.hpp"
+
+namespace nmid::config::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::int64_t kNsPerMs = 1'000'000;
+constexpr std::int64_t kNsPerSecond = 1'000'000'000;
+
+constexpr std::array<std::string_view, 2> kOperationModes{"standard", "managed"};
+static_assert(static_cast<int>(OperationMode::standard) == 0 &&
+              static_cast<int>(OperationMode::managed) == 1);
+constexpr std::array<std::string_view, 2> kLogFormats{"text", "json"};
+static_assert(static_cast<int>(LogFormat::text) == 0 && static_cast<int>(LogFormat::json) == 1);
+constexpr std::array<std::string_view, 6> kLogLevels{"trace", "debug", "info",
+                                                     "warn",  "error", "off"};
+
+constexpr std::string_view kIgnoredKlog = "klog flag: accepted and ignored (nmid logs to stderr)";
+
+// GCC warns about members left to their defaults even in designated initializers; leaving
+// them out is the point of the designated style here.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+// clang-format off
+const std::array kFlags{
+    // NMI-compatible (reference nmi-behaviour 1.1). Names and defaults must not change.
+    Flag{.name = "help", .shorthand = 'h', .format = Format::boolean,
+         .help = "show this help and exit",
+         .target = [](ParseState& s) -> Target { return &s.help; }},
+    Flag{.name = "version", .format = Format::boolean,
+         .help = "print the version and exit",
+         .target = [](ParseState& s) -> Target { return &s.version; }},
+    Flag{.name = "node", .value_name = "NAME",
+         .help = "name of this node: only its pods and assigned identities are considered",
+         .target = [](ParseState& s) -> Target { return &s.config.node_name; },
+         .default_note = "$NODE_NAME"},
+    Flag{.name = "nmi-listen-address", .format = Format::ip, .value_name = "IP",
+         .help = "address of the token listener (with 0.0.0.0 the iptables target stays 127.0.0.1)",
+         .target = [](ParseState& s) -> Target { return &s.config.server.address; }},
+    Flag{.name = "nmi-port", .format = Format::port, .value_name = "PORT",
+         .help = "port of the token listener, also the iptables redirect target",
+         .target = [](ParseState& s) -> Target { return &s.config.server.port; }},
+    Flag{.name = "metadata-ip", .format = Format::ip, .value_name = "IP",
+         .help = "IMDS address: iptables match, token fetches and proxied requests",
+         .target = [](ParseState& s) -> Target { return &s.config.upstream.metadata_ip; }},
+    Flag{.name = "metadata-port", .format = Format::port, .value_name = "PORT",
+         .help = "IMDS port",
+         .target = [](ParseState& s) -> Target { return &s.config.upstream.metadata_port; }},
+    Flag{.name = "http-probe-port", .format = Format::port, .value_name = "PORT",
+         .help = "admin port on all interfaces: /healthz, /readyz",
+         .target = [](ParseState& s) -> Target { return &s.config.admin.probe_port; }},
+    Flag{.name = "prometheus-port", .format = Format::port, .value_name = "PORT",
+         .help = "metrics port on all interfaces: /metrics",
+         .target = [](ParseState& s) -> Target { return &s.config.admin.prometheus_port; }},
+    Flag{.name = "operation-mode", .format = Format::choice, .value_name = "standard|managed",
+         .help = "identities from AzureAssignedIdentity (standard) or from bindings (managed; "
+                 "implies --forceNamespaced)",
+         .target = [](ParseState& s) -> Target { return &s.config.identity.mode; },
+         .choices = kOperationModes, .fold_case = true},
+    Flag{.name = "forceNamespaced", .format = Format::boolean,
+         .help = "match identities and bindings only in the pod's namespace (or "
+                 "FORCENAMESPACED=true)",
+         .target = [](ParseState& s) -> Target { return &s.config.identity.force_namespaced; }},
+    Flag{.name = "MICNamespace", .value_name = "NAMESPACE",
+         .help = "namespace of the MIC pods, whose requests are passed through to IMDS",
+         .target = [](ParseState& s) -> Target { return &s.config.identity.mic_namespace; }},
+    Flag{.name = "retry-attempts-for-created", .format = Format::integer, .value_name = "N",
+         .help = "standard mode: polls allowed while an assignment is still Created",
+         .target = [](ParseState& s) -> Target {
+             return &s.config.identity.retry_attempts_for_created; },
+         .min = 0},
+    Flag{.name = "retry-attempts-for-assigned", .format = Format::integer, .value_name = "N",
+         .help = "standard mode: further polls allowed for it to become Assigned",
+         .target = [](ParseState& s) -> Target {
+             return &s.config.identity.retry_attempts_for_assigned; },
+         .min = 0},
+    Flag{.name = "find-identity-retry-interval", .format = Format::integer,
+         .value_name = "SECONDS",
+         .help = "standard mode: seconds between those polls",
+         .target = [](ParseState& s) -> Target {
+             return &s.config.identity.find_identity_retry_interval; },
+         .min = 1},
+    Flag{.name = "metadata-header-required", .format = Format::boolean,
+         .help = "require the header Metadata: true on token and proxied requests",
+         .target = [](ParseState& s) -> Target {
+             return &s.config.handlers.metadata_header_required; }},
+    Flag{.name = "block-instance-metadata", .format = Format::boolean,
+         .help = "answer 403 to /metadata/instance instead of proxying it",
+         .target = [](ParseState& s) -> Target {
+             return &s.config.handlers.block_instance_metadata; }},
+    Flag{.name = "set-retry-after-header", .format = Format::boolean,
+         .help = "on identity lookup failure answer 503 with Retry-After instead of 404",
+         .target = [](ParseState& s) -> Target {
+             return &s.config.handlers.set_retry_after_header; }},
+    Flag{.name = "enableScaleFeatures", .format = Format::boolean,
+         .help = "watch only this node's AzureAssignedIdentities (label nodename)",
+         .target = [](ParseState& s) -> Target { return &s.config.enable_scale_features; }},
+    Flag{.name = "allow-network-plugin-kubenet", .format = Format::boolean,
+         .help = "start even if the kubelet uses kubenet (pods could then spoof source IPs)",
+         .target = [](ParseState& s) -> Target {
+             return &s.config.allow_network_plugin_kubenet; }},
+    Flag{.name = "kubelet-config", .value_name = "PATH",
+         .help = "kubelet defaults file searched for --network-plugin=kubenet",
+         .target = [](ParseState& s) -> Target { return &s.config.kubelet_config; }},
+    Flag{.name = "custom-user-agent", .value_name = "TEXT",
+         .help = "appended to the User-Agent of nmid's upstream requests",
+         .target = [](ParseState& s) -> Target { return &s.config.custom_user_agent; }},
+    Flag{.name = "enableProfile", .format = Format::boolean,
+         .help = "accepted for NMI compatibility; nmid serves no pprof (logs a warning)",
+         .target = [](ParseState& s) -> Target { return &s.config.enable_profile; }},
+
+    // Standalone mode and the pod and CRD sources.
+    Flag{.name = "pods-file", .group = FlagGroup::standalone, .value_name = "PATH",
+         .help = "read pods from this PodList JSON file instead of the kubelet",
+         .target = [](ParseState& s) -> Target { return &s.config.pods.pods_file; }},
+    Flag{.name = "crds-file", .group = FlagGroup::standalone, .value_name = "PATH",
+         .help = "read aadpodidentity.k8s.io/v1 objects from this YAML/JSON file instead of "
+                 "the API server",
+         .target = [](ParseState& s) -> Target { return &s.config.crds.crds_file; }},
+    Flag{.name = "pod-poll-interval", .group = FlagGroup::standalone,
+         .format = Format::duration, .value_name = "DURATION",
+         .help = "re-read the pod source this often",
+         .target = [](ParseState& s) -> Target { return &s.config.pods.poll_interval; },
+         .min = 1},
+    Flag{.name = "pod-refresh-deadline", .group = FlagGroup::standalone,
+         .format = Format::duration, .value_name = "DURATION",
+         .help = "how long a request from an unknown pod IP waits for the pod source refresh",
+         .target = [](ParseState& s) -> Target { return &s.config.pods.refresh_deadline; },
+         .min = 1},
+    Flag{.name = "crd-poll-interval", .group = FlagGroup::standalone,
+         .format = Format::duration, .value_name = "DURATION",
+         .help = "re-check the CRD file this often",
+         .target = [](ParseState& s) -> Target { return &s.config.crds.poll_interval; },
+         .min = 1},
+
+    // Listener and process.
+    Flag{.name = "max-connections", .group = FlagGroup::listener, .format = Format::integer,
+         .value_name = "N",
+         .help = "token listener: open connections at most",
+         .target = [](ParseState& s) -> Target { return &s.config.server.max_connections; },
+         .min = 1, .max = 1'000'000},
+    Flag{.name = "read-timeout", .group = FlagGroup::listener, .format = Format::duration,
+         .value_name = "DURATION",
+         .help = "token listener: time to receive a whole request once it started",
+         .target = [](ParseState& s) -> Target { return &s.config.server.read_timeout; },
+         .min = 1},
+    Flag{.name = "idle-timeout", .group = FlagGroup::listener, .format = Format::duration,
+         .value_name = "DURATION",
+         .help = "token listener: close a keep-alive connection idle this long",
+         .target = [](ParseState& s) -> Target { return &s.config.server.idle_timeout; },
+         .min = 1},
+    Flag{.name = "io-threads", .group = FlagGroup::listener, .format = Format::integer,
+         .value_name = "N",
+         .help = "I/O threads",
+         .target = [](ParseState& s) -> Target { return &s.config.io_threads; },
+         .min = 1, .max = 64},
+    Flag{.name = "shutdown-grace", .group = FlagGroup::listener, .format = Format::duration,
+         .value_name = "DURATION",
+         .help = "on SIGTERM, time allowed for requests in flight",
+         .target = [](ParseState& s) -> Target { return &s.config.shutdown_grace; },
+         .min = 0},
+
+    // Token cache and upstream.
+    Flag{.name = "token-refresh-margin", .group = FlagGroup::cache_upstream,
+         .format = Format::duration, .value_name = "DURATION",
+         .help = "refresh a cached token at least this long before it expires (whole seconds)",
+         .target = [](ParseState& s) -> Target { return &s.config.cache.refresh_margin; },
+         .min = 0},
+    Flag{.name = "token-min-remaining", .group = FlagGroup::cache_upstream,
+         .format = Format::duration, .value_name = "DURATION",
+         .help = "never serve a token with less lifetime left than this (whole seconds)",
+         .target = [](ParseState& s) -> Target {
+             return &s.config.cache.min_remaining_lifetime; },
+         .min = 0},
+    Flag{.name = "token-negative-ttl", .group = FlagGroup::cache_upstream,
+         .format = Format::duration, .value_name = "DURATION",
+         .help = "remember an upstream failure this long (0: not at all)",
+         .target = [](ParseState& s) -> Target { return &s.config.cache.negative_ttl; },
+         .min = 0},
+    Flag{.name = "token-fetch-deadline", .group = FlagGroup::cache_upstream,
+         .format = Format::duration, .value_name = "DURATION",
+         .help = "overall deadline of one token fetch, retries included",
+         .target = [](ParseState& s) -> Target { return &s.config.cache.fetch_deadline; },
+         .min = 1},
+    Flag{.name = "token-cache-max-entries", .group = FlagGroup::cache_upstream,
+         .format = Format::integer, .value_name = "N",
+         .help = "cached tokens at most (identity and resource pairs)",
+         .target = [](ParseState& s) -> Target { return &s.config.cache.max_entries; },
+         .min = 1, .max = 10'000'000},
+    Flag{.name = "upstream-max-concurrency", .group = FlagGroup::cache_upstream,
+         .format = Format::integer, .value_name = "N",
+         .help = "token requests in flight to IMDS at most (IMDS allows 5 per VM)",
+         .target = [](ParseState& s) -> Target { return &s.config.cache.max_concurrency; },
+         .min = 1, .max = 1'000},
+    Flag{.name = "upstream-rate-limit", .group = FlagGroup::cache_upstream,
+         .format = Format::real, .value_name = "RPS",
+         .help = "token requests per second to IMDS at most (IMDS allows 20 per VM)",
+         .target = [](ParseState& s) -> Target { return &s.config.cache.rate_per_second; }},
+    Flag{.name = "upstream-connect-timeout", .group = FlagGroup::cache_upstream,
+         .format = Format::duration, .value_name = "DURATION",
+         .help = "deadline to connect to IMDS or AAD",
+         .target = [](ParseState& s) -> Target { return &s.config.upstream.connect_timeout; },
+         .min = 1},
+    Flag{.name = "proxy-timeout", .group = FlagGroup::cache_upstream,
+         .format = Format::duration, .value_name = "DURATION",
+         .help = "deadline of one request proxied to IMDS",
+         .target = [](ParseState& s) -> Target { return &s.config.upstream.proxy_timeout; },
+         .min = 1},
+
+    // Logging. klog's flags (klog.InitFlags) are accepted because NMI merged them in.
+    Flag{.name = "log-format", .group = FlagGroup::logging, .format = Format::choice,
+         .value_name = "text|json",
+         .help = "log line format",
+         .target = [](ParseState& s) -> Target { return &s.config.log.format; },
+         .choices = kLogFormats},
+    Flag{.name = "log-level", .group = FlagGroup::logging, .format = Format::choice,
+         .value_name = "trace|debug|info|warn|error|off",
+         .help = "lowest level logged",
+         .target = [](ParseState& s) -> Target { return &s.config.log.level; },
+         .choices = kLogLevels},
+    Flag{.name = "v", .shorthand = 'v', .group = FlagGroup::logging, .format = Format::integer,
+         .value_name = "N",
+         .help = "klog verbosity, kept for NMI's manifests",
+         .target = [](ParseState& s) -> Target { return &s.config.klog_verbosity; },
+         .min = 0},
+    Flag{.name = "logtostderr", .group = FlagGroup::logging, .format = Format::boolean,
+         .help = kIgnoredKlog},
+    Flag{.name = "alsologtostderr", .group = FlagGroup::logging, .format = Format::boolean,
+         .help = kIgnoredKlog},
+    Flag{.name = "stderrthreshold", .group = FlagGroup::logging, .value_name = "SEVERITY",
+         .help = kIgnoredKlog},
+    Flag{.name = "log_dir", .group = FlagGroup::logging, .value_name = "DIR",
+         .help = kIgnoredKlog},
+    Flag{.name = "log_file", .group = FlagGroup::logging, .value_name = "PATH",
+         .help = kIgnoredKlog},
+    Flag{.name = "log_file_max_size", .group = FlagGroup::logging, .value_name = "MB",
+         .help = kIgnoredKlog},
+    Flag{.name = "add_dir_header", .group = FlagGroup::logging, .format = Format::boolean,
+         .help = kIgnoredKlog},
+    Flag{.name = "skip_headers", .group = FlagGroup::logging, .format = Format::boolean,
+         .help = kIgnoredKlog},
+    Flag{.name = "skip_log_headers", .group = FlagGroup::logging, .format = Format::boolean,
+         .help = kIgnoredKlog},
+    Flag{.name = "one_output", .group = FlagGroup::logging, .format = Format::boolean,
+         .help = kIgnoredKlog},
+    Flag{.name = "vmodule", .group = FlagGroup::logging, .value_name = "PATTERN=N,...",
+         .help = kIgnoredKlog},
+    Flag{.name = "log_backtrace_at", .group = FlagGroup::logging, .value_name = "FILE:LINE",
+         .help = kIgnoredKlog},
+
+    // iptables.
+    Flag{.name = "manage-iptables", .group = FlagGroup::iptables, .format = Format::boolean,
+         .help = "install and reconcile the rules that redirect pods' IMDS traffic to nmid",
+         .target = [](ParseState& s) -> Target { return &s.config.iptables.manage; }},
+    Flag{.name = "ipt-update-interval-sec", .group = FlagGroup::iptables,
+         .format = Format::integer, .value_name = "SECONDS",
+         .help = "period of the iptables reconcile loop",
+         .target = [](ParseState& s) -> Target { return &s.config.iptables.update_interval; },
+         .min = 1},
+    Flag{.name = "enable-conntrack-deletion", .group = FlagGroup::iptables,
+         .format = Format::boolean,
+         .help = "after the first sync, delete conntrack entries to IMDS so that open "
+                 "connections get redirected",
+         .target = [](ParseState& s) -> Target {
+             return &s.config.iptables.enable_conntrack_deletion; }},
+};
+// clang-format on
+#pragma GCC diagnostic pop
+
+std::string range_reason(std::int64_t min, std::int64_t max) {
+    constexpr auto kNone = std::numeric_limits<std::int64_t>::max();
+    if (max != kNone) {
+        return "must be between " + std::to_string(min) + " and " + std::to_string(max);
+    }
+    if (min == 1) {
+        return "must be greater than 0";
+    }
+    if (min == 0) {
+        return "must not be negative";
+    }
+    return "must be at least " + std::to_string(min);
+}
+
+std::string lower(std::string_view text) {
+    std::string out(text);
+    std::transform(out.begin(), out.end(), out.begin(), [](char c) {
+        return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    });
+    return out;
+}
+
+std::string join(std::span<const std::string_view> words, std::string_view last_separator) {
+    std::string out;
+    for (std::size_t i = 0; i < words.size(); ++i) {
+        if (i > 0) {
+            out += i + 1 == words.size() ? last_separator : std::string_view{", "};
+        }
+        out += words[i];
+    }
+    return out;
+}
+
+[[noreturn]] void table_bug(const Flag& flag) {
+    // A format/target mismatch in the table above; the table tests exercise every row.
+    throw std::logic_error("flag table: --" + std::string(flag.name) +
+                           " has a format its target cannot hold");
+}
+
+std::optional<std::string> apply_integer(const Flag& flag, const Target& target,
+                                         std::string_view value) {
+    const auto parsed = parse_int(value);
+    if (!parsed) {
+        std::string_view digits = value;
+        if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) {
+            digits.remove_prefix(1);
+        }
+        const bool all_digits =
+            !digits.empty() &&
+            std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+        return all_digits ? "out of range" : "not an integer";
+    }
+    if (*parsed < flag.min || *parsed > flag.max) {
+        return range_reason(flag.min, flag.max);
+    }
+    const std::int64_t v = *parsed;
+    if (auto* const* p = std::get_if<int*>(&target)) {
+        if (v > std::numeric_limits<int>::max()) {
+            return "out of range";
+        }
+        **p = static_cast<int>(v);
+    } else if (auto* const* p = std::get_if<std::size_t*>(&target)) {
+        **p = static_cast<std::size_t>(v);  // min >= 1 for every size flag
+    } else if (auto* const* p = std::get_if<Seconds*>(&target)) {
+        if (v > std::numeric_limits<int>::max()) {
+            return "out of range";
+        }
+        **p = Seconds{v};
+    } else {
+        table_bug(flag);
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> apply_duration(const Flag& flag, const Target& target,
+                                          std::string_view value) {
+    auto parsed = parse_duration(value);
+    if (!parsed.error.empty()) {
+        return std::move(parsed.error);
+    }
+    const std::int64_t ns = parsed.value.count();
+    if (ns < flag.min || ns > flag.max) {
+        return range_reason(flag.min, flag.max);
+    }
+    if (auto* const* p = std::get_if<Millis*>(&target)) {
+        if (ns % kNsPerMs != 0) {
+            return "must be a whole number of milliseconds";
+        }
+        **p = Millis{ns / kNsPerMs};
+    } else if (auto* const* p = std::get_if<Seconds*>(&target)) {
+        if (ns % kNsPerSecond != 0) {
+            return "must be a whole number of seconds";
+        }
+        **p = Seconds{ns / kNsPerSecond};
+    } else {
+        table_bug(flag);
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> apply_choice(const Flag& flag, const Target& target,
+                                        std::string_view value) {
+    const std::string folded = flag.fold_case ? lower(value) : std::string(value);
+    const auto it = std::find(flag.choices.begin(), flag.choices.end(), folded);
+    if (it == flag.choices.end()) {
+        if (std::holds_alternative<OperationMode*>(target)) {
+            // NMI's own fatal message, so that runbooks searching for it still match.
+            return "operation mode " + folded + " not supported (want " +
+                   join(flag.choices, " or ") + ")";
+        }
+        return "want one of " + join(flag.choices, ", ");
+    }
+    const auto index = static_cast<int>(it - flag.choices.begin());
+    if (auto* const* p = std::get_if<std::string*>(&target)) {
+        **p = *it;
+    } else if (auto* const* p = std::get_if<OperationMode*>(&target)) {
+        **p = static_cast<OperationMode>(index);
+    } else if (auto* const* p = std::get_if<LogFormat*>(&target)) {
+        **p = static_cast<LogFormat>(index);
+    } else {
+        table_bug(flag);
+    }
+    return std::nullopt;
+}
+
+template <class T>
+T& target_as(const Flag& flag, const Target& target) {
+    auto* const* p = std::get_if<T*>(&target);
+    if (p == nullptr) {
+        table_bug(flag);
+    }
+    return **p;
+}
+
+template <class T>
+std::string show_value(const Flag& flag, const T& value) {
+    if constexpr (std::is_same_v<T, bool>) {
+        return value ? "true" : "false";
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        return value;
+    } else if constexpr (std::is_same_v<T, double>) {
+        std::array<char, 32> buffer{};
+        const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+        return std::string(buffer.data(), result.ptr);
+    } else if constexpr (std::is_same_v<T, Millis> || std::is_same_v<T, Seconds>) {
+        if (flag.format == Format::integer) {
+            return std::to_string(value.count());
+        }
+        return format_duration(value);
+    } else if constexpr (std::is_same_v<T, OperationMode> || std::is_same_v<T, LogFormat>) {
+        return std::string(flag.choices[static_cast<std::size_t>(value)]);
+    } else {
+        return std::to_string(value);
+    }
+}
+
+}  // namespace
+
+std::span<const Flag> flag_table() {
+    return kFlags;
+}
+
+const Flag* find_flag(std::string_view name) {
+    const auto it =
+        std::find_if(kFlags.begin(), kFlags.end(), [&](const Flag& f) { return f.name == name; });
+    return it == kFlags.end() ? nullptr : &*it;
+}
+
+const Flag* find_shorthand(char letter) {
+    if (letter == '\0') {
+        return nullptr;
+    }
+    const auto it = std::find_if(kFlags.begin(), kFlags.end(),
+                                 [&](const Flag& f) { return f.shorthand == letter; });
+    return it == kFlags.end() ? nullptr : &*it;
+}
+
+std::optional<std::string> apply(const Flag& flag, ParseState& state, std::string_view value) {
+    if (flag.target == nullptr) {
+        // Ignored flags still reject what their owner (klog) would reject syntactically.
+        if (flag.format == Format::boolean && !parse_bool(value)) {
+            return "not a boolean (true, false, 1 or 0)";
+        }
+        return std::nullopt;
+    }
+    const Target target = flag.target(state);
+    switch (flag.format) {
+        case Format::boolean: {
+            const auto parsed = parse_bool(value);
+            if (!parsed) {
+                return "not a boolean (true, false, 1 or 0)";
+            }
+            target_as<bool>(flag, target) = *parsed;
+            return std::nullopt;
+        }
+        case Format::text:
+            target_as<std::string>(flag, target) = value;
+            return std::nullopt;
+        case Format::ip:
+            if (!is_ip_address(value)) {
+                return "not an IP address";
+            }
+            target_as<std::string>(flag, target) = value;
+            return std::nullopt;
+        case Format::port: {
+            const auto parsed = parse_port(value);
+            if (!parsed) {
+                return "not a port number (0-65535)";
+            }
+            target_as<std::uint16_t>(flag, target) = *parsed;
+            return std::nullopt;
+        }
+        case Format::integer:
+            return apply_integer(flag, target, value);
+        case Format::duration:
+            return apply_duration(flag, target, value);
+        case Format::real: {
+            const auto parsed = parse_real(value);
+            if (!parsed) {
+                return "not a number";
+            }
+            if (*parsed <= 0) {
+                return "must be greater than 0";
+            }
+            target_as<double>(flag, target) = *parsed;
+            return std::nullopt;
+        }
+        case Format::choice:
+            return apply_choice(flag, target, value);
+    }
+    table_bug(flag);
+}
+
+std::string show(const Flag& flag, ParseState& state) {
+    if (flag.target == nullptr) {
+        return {};
+    }
+    const Target target = flag.target(state);
+    return std::visit(
+        [&](auto alternative) -> std::string {
+            if constexpr (std::is_same_v<decltype(alternative), std::monostate>) {
+                return {};
+            } else {
+                return show_value(flag, *alternative);
+            }
+        },
+        target);
+}
+
+}  // namespace nmid::config::detail
