@@ -1,0 +1,429 @@
+#include "nmid/metrics/metrics.hpp"
+
+#include <prometheus/check_names.h>
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "label_set.hpp"
+
+namespace nmid::metrics {
+namespace {
+
+using prometheus::Counter;
+using prometheus::Histogram;
+
+constexpr std::string_view kTokenRoute = "token";
+constexpr std::string_view kHostTokenRoute = "host_token";
+constexpr std::string_view kTokenPath = "/metadata/identity/oauth2/token";
+constexpr std::string_view kHostTokenPath = "/host/token";
+
+// Small sets chosen by callers (routes, cache outcomes, operation types): a bound guards
+// against a caller passing request data by mistake.
+constexpr std::size_t kMaxFixedSetValues = 16;
+
+const Histogram::BucketBoundaries& micro_buckets() {
+    static const Histogram::BucketBoundaries buckets{50e-6,  100e-6, 250e-6, 500e-6, 1e-3,   2.5e-3,
+                                                     5e-3,   10e-3,  25e-3,  50e-3,  100e-3, 250e-3,
+                                                     500e-3, 1,      2.5,    5,      10};
+    return buckets;
+}
+
+// NMI's views (pkg/metrics/metrics.go), so existing dashboards keep their bucket edges.
+const Histogram::BucketBoundaries& nmi_operation_buckets() {
+    static const Histogram::BucketBoundaries buckets{0.5, 1,  2,  3,  4,  5,  10, 15, 20,
+                                                     25,  30, 40, 50, 60, 70, 80, 90, 100};
+    return buckets;
+}
+
+const Histogram::BucketBoundaries& nmi_imds_buckets() {
+    static const Histogram::BucketBoundaries buckets{0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6,
+                                                     0.7,  0.8,  0.9,  1,   2,   3,   4,   5,   10};
+    return buckets;
+}
+
+double seconds(std::chrono::nanoseconds latency) {
+    return std::chrono::duration<double>(latency).count();
+}
+
+// Status codes are labels as NMI writes them ("200"); the key is the code itself, 0 for
+// anything that is not an HTTP status.
+std::uint32_t status_key(int status) {
+    return status >= 100 && status <= 599 ? static_cast<std::uint32_t>(status) : 0U;
+}
+
+std::string status_label(std::uint32_t key) {
+    return key == 0 ? std::string{kOtherLabel} : std::to_string(key);
+}
+
+enum class UpstreamStatus : std::uint8_t { ok, throttled, client_error, server_error, error };
+constexpr std::array<std::string_view, 5> kUpstreamStatusLabels{"200", "429", "4xx", "5xx",
+                                                                "error"};
+
+UpstreamStatus classify_upstream(int status, bool ok) {
+    if (ok) {
+        return UpstreamStatus::ok;
+    }
+    if (status == 429) {
+        return UpstreamStatus::throttled;
+    }
+    if (status >= 400 && status <= 499) {
+        return UpstreamStatus::client_error;
+    }
+    if (status >= 500 && status <= 599) {
+        return UpstreamStatus::server_error;
+    }
+    return UpstreamStatus::error;
+}
+
+constexpr std::array<std::string_view, 3> kSourceLabels{"imds", "aad", kOtherLabel};
+constexpr std::array<std::string_view, 4> kNmiOperationLabels{
+    "adal_token_msi", "adal_token_msi_userassignedid", "adal_token", kOtherLabel};
+constexpr std::array<std::string_view, 2> kTriggerLabels{"request", "refresh"};
+
+template <std::size_t N>
+std::size_t index_in(const std::array<std::string_view, N>& labels, std::string_view value) {
+    for (std::size_t i = 0; i + 1 < N; ++i) {
+        if (labels[i] == value) {
+            return i;
+        }
+    }
+    return N - 1;
+}
+
+// Gauges and counters whose values live in other components and are read at scrape time.
+class CallbackCollectable final : public prometheus::Collectable {
+public:
+    void add(std::string name, std::string help, prometheus::MetricType type,
+             std::function<double()> read) {
+        std::lock_guard lock{mutex_};
+        entries_.push_back({std::move(name), std::move(help), type, std::move(read)});
+    }
+
+    std::vector<prometheus::MetricFamily> Collect() const override {
+        std::lock_guard lock{mutex_};
+        std::vector<prometheus::MetricFamily> families;
+        families.reserve(entries_.size());
+        for (const auto& entry : entries_) {
+            prometheus::MetricFamily family{entry.name, entry.help, entry.type, {}};
+            prometheus::ClientMetric metric;
+            const double value = entry.read();
+            if (entry.type == prometheus::MetricType::Counter) {
+                metric.counter.value = value;
+            } else {
+                metric.gauge.value = value;
+            }
+            family.metric.push_back(std::move(metric));
+            families.push_back(std::move(family));
+        }
+        return families;
+    }
+
+private:
+    struct Entry {
+        std::string name;
+        std::string help;
+        prometheus::MetricType type;
+        std::function<double()> read;
+    };
+    mutable std::mutex mutex_;  // guards entries_ (add_* may race with a scrape)
+    std::vector<Entry> entries_;
+};
+
+}  // namespace
+
+struct Metrics::Impl {
+    prometheus::Registry registry;
+
+    prometheus::Family<Counter>& requests_total =
+        prometheus::BuildCounter()
+            .Name("nmid_requests_total")
+            .Help("Requests answered, by route, HTTP status and token cache outcome.")
+            .Register(registry);
+    prometheus::Family<Histogram>& request_duration =
+        prometheus::BuildHistogram()
+            .Name("nmid_request_duration_seconds")
+            .Help("Time from reading a request to writing its response, by route.")
+            .Register(registry);
+    prometheus::Family<Counter>& upstream_total =
+        prometheus::BuildCounter()
+            .Name("nmid_upstream_requests_total")
+            .Help("Token requests sent to IMDS or AAD, by source, outcome and trigger.")
+            .Register(registry);
+    prometheus::Family<Histogram>& upstream_duration =
+        prometheus::BuildHistogram()
+            .Name("nmid_upstream_request_duration_seconds")
+            .Help("Duration of token requests sent to IMDS or AAD, by source.")
+            .Register(registry);
+    prometheus::Family<Histogram>& nmi_operations =
+        prometheus::BuildHistogram()
+            .Name("aadpodidentity_nmi_operations_duration_seconds")
+            .Help("Duration in seconds for nmi operations")
+            .Register(registry);
+    prometheus::Family<Histogram>& imds_duration =
+        prometheus::BuildHistogram()
+            .Name("aadpodidentity_imds_operations_duration_seconds")
+            .Help("Duration in seconds of imds token operations")
+            .Register(registry);
+    prometheus::Family<Counter>& imds_errors =
+        prometheus::BuildCounter()
+            .Name("aadpodidentity_imds_operations_errors_count")
+            .Help("Total number of errors in imds token operations")
+            .Register(registry);
+    prometheus::Family<Counter>& kubernetes_errors =
+        prometheus::BuildCounter()
+            .Name("aadpodidentity_kubernetes_api_operations_errors_count")
+            .Help("Total number of errors in kubernetes api operations")
+            .Register(registry);
+
+    CallbackCollectable callbacks;
+    // Every exported family name, so add_gauge/add_counter cannot shadow one.
+    std::set<std::string, std::less<>> names{
+        "nmid_requests_total",
+        "nmid_request_duration_seconds",
+        "nmid_upstream_requests_total",
+        "nmid_upstream_request_duration_seconds",
+        "aadpodidentity_nmi_operations_duration_seconds",
+        "aadpodidentity_imds_operations_duration_seconds",
+        "aadpodidentity_imds_operations_errors_count",
+        "aadpodidentity_kubernetes_api_operations_errors_count",
+    };
+
+    // Guards everything below: the label interning tables and the series caches. The series
+    // themselves are thread-safe and never removed, so pointers are used after unlocking.
+    std::mutex mutex;
+    LabelSet routes{kMaxFixedSetValues};
+    LabelSet cache_outcomes{kMaxFixedSetValues};
+    LabelSet namespaces{kMaxRequestLabelValues};
+    LabelSet resources{kMaxRequestLabelValues};
+    LabelSet kubernetes_operations{kMaxFixedSetValues};
+    std::uint32_t token_route = routes.intern(kTokenRoute);
+    std::uint32_t host_token_route = routes.intern(kHostTokenRoute);
+
+    std::unordered_map<std::uint32_t, Counter*> request_counters;
+    std::vector<Histogram*> route_durations;  // by route index
+    std::unordered_map<std::uint64_t, Histogram*> nmi_series;
+    std::array<Counter*, kSourceLabels.size() * kUpstreamStatusLabels.size() * 2> upstream{};
+    std::array<Histogram*, kSourceLabels.size()> upstream_durations{};
+    std::array<Histogram*, kNmiOperationLabels.size()> imds_durations{};
+    std::array<Counter*, kNmiOperationLabels.size()> imds_error_counters{};
+    std::unordered_map<std::uint32_t, Counter*> kubernetes_error_counters;
+
+    Impl() {
+        request_counters.reserve(256);
+        nmi_series.reserve(1024);
+        // NMI's error counters exist at zero from the start, so increase() sees the first error.
+        for (std::size_t i = 0; i + 1 < kNmiOperationLabels.size(); ++i) {
+            imds_error_counters[i] =
+                &imds_errors.Add({{"operation_type", std::string{kNmiOperationLabels[i]}}});
+        }
+        for (std::string_view op : {"get_pod_list", "get_secret"}) {
+            kubernetes_error_counters.emplace(
+                kubernetes_operations.intern(op),
+                &kubernetes_errors.Add({{"operation_type", std::string{op}}}));
+        }
+    }
+
+    Counter& request_counter(std::uint32_t route, std::uint32_t status, std::uint32_t cache) {
+        const std::uint32_t key = (route << 24U) | (cache << 16U) | status;
+        auto it = request_counters.find(key);
+        if (it == request_counters.end()) {
+            Counter& counter = requests_total.Add({{"route", routes.value(route)},
+                                                   {"status", status_label(status)},
+                                                   {"cache", cache_outcomes.value(cache)}});
+            it = request_counters.emplace(key, &counter).first;
+        }
+        return *it->second;
+    }
+
+    Histogram& route_duration(std::uint32_t route) {
+        if (route >= route_durations.size()) {
+            route_durations.resize(route + 1, nullptr);
+        }
+        Histogram*& slot = route_durations[route];
+        if (slot == nullptr) {
+            slot = &request_duration.Add({{"route", routes.value(route)}}, micro_buckets());
+        }
+        return *slot;
+    }
+
+    Histogram& nmi_series_for(bool host, std::uint32_t status, std::uint32_t ns,
+                              std::uint32_t resource) {
+        const std::uint64_t key = (std::uint64_t{host} << 48U) | (std::uint64_t{status} << 32U) |
+                                  (std::uint64_t{ns} << 16U) | resource;
+        auto it = nmi_series.find(key);
+        if (it == nmi_series.end()) {
+            Histogram& histogram = nmi_operations.Add(
+                {{"operation_type", std::string{host ? kHostTokenPath : kTokenPath}},
+                 {"status_code", status_label(status)},
+                 {"namespace", namespaces.value(ns)},
+                 {"resource", resources.value(resource)}},
+                nmi_operation_buckets());
+            it = nmi_series.emplace(key, &histogram).first;
+        }
+        return *it->second;
+    }
+};
+
+Metrics::Metrics() : impl_{std::make_unique<Impl>()} {}
+
+Metrics::~Metrics() = default;
+
+void Metrics::record_request(std::string_view route, int status, std::string_view cache_outcome,
+                             std::string_view pod_namespace, std::string_view resource,
+                             std::chrono::nanoseconds latency) {
+    Counter* counter = nullptr;
+    Histogram* duration = nullptr;
+    Histogram* nmi = nullptr;
+    {
+        std::lock_guard lock{impl_->mutex};
+        const std::uint32_t route_index = impl_->routes.intern(route);
+        const std::uint32_t status_index = status_key(status);
+        const std::uint32_t cache_index =
+            impl_->cache_outcomes.intern(cache_outcome.empty() ? "none" : cache_outcome);
+        counter = &impl_->request_counter(route_index, status_index, cache_index);
+        duration = &impl_->route_duration(route_index);
+        const bool host = route_index == impl_->host_token_route;
+        if (host || route_index == impl_->token_route) {
+            nmi =
+                &impl_->nmi_series_for(host, status_index, impl_->namespaces.intern(pod_namespace),
+                                       impl_->resources.intern(resource));
+        }
+    }
+    const double took = seconds(latency);
+    counter->Increment();
+    duration->Observe(took);
+    if (nmi != nullptr) {
+        nmi->Observe(took);
+    }
+}
+
+void Metrics::record_upstream(std::string_view source, std::string_view nmi_operation_type,
+                              int status, bool ok, bool background,
+                              std::chrono::nanoseconds latency) {
+    const std::size_t source_index = index_in(kSourceLabels, source);
+    const auto status_index = static_cast<std::size_t>(classify_upstream(status, ok));
+    const std::size_t trigger_index = background ? 1 : 0;
+    const std::size_t operation_index = index_in(kNmiOperationLabels, nmi_operation_type);
+    Counter* counter = nullptr;
+    Histogram* duration = nullptr;
+    Histogram* imds_duration = nullptr;
+    Counter* imds_error = nullptr;
+    {
+        std::lock_guard lock{impl_->mutex};
+        Counter*& counter_slot =
+            impl_->upstream[(source_index * kUpstreamStatusLabels.size() + status_index) * 2 +
+                            trigger_index];
+        if (counter_slot == nullptr) {
+            counter_slot = &impl_->upstream_total.Add(
+                {{"source", std::string{kSourceLabels[source_index]}},
+                 {"status", std::string{kUpstreamStatusLabels[status_index]}},
+                 {"trigger", std::string{kTriggerLabels[trigger_index]}}});
+        }
+        counter = counter_slot;
+        Histogram*& duration_slot = impl_->upstream_durations[source_index];
+        if (duration_slot == nullptr) {
+            duration_slot = &impl_->upstream_duration.Add(
+                {{"source", std::string{kSourceLabels[source_index]}}}, micro_buckets());
+        }
+        duration = duration_slot;
+        const prometheus::Labels operation{
+            {"operation_type", std::string{kNmiOperationLabels[operation_index]}}};
+        if (ok) {
+            Histogram*& slot = impl_->imds_durations[operation_index];
+            if (slot == nullptr) {
+                slot = &impl_->imds_duration.Add(operation, nmi_imds_buckets());
+            }
+            imds_duration = slot;
+        } else {
+            Counter*& slot = impl_->imds_error_counters[operation_index];
+            if (slot == nullptr) {
+                slot = &impl_->imds_errors.Add(operation);
+            }
+            imds_error = slot;
+        }
+    }
+    const double took = seconds(latency);
+    counter->Increment();
+    duration->Observe(took);
+    if (imds_duration != nullptr) {
+        imds_duration->Observe(took);
+    }
+    if (imds_error != nullptr) {
+        imds_error->Increment();
+    }
+}
+
+void Metrics::count_kubernetes_api_error(std::string_view operation_type) {
+    Counter* counter = nullptr;
+    {
+        std::lock_guard lock{impl_->mutex};
+        const std::uint32_t index = impl_->kubernetes_operations.intern(operation_type);
+        auto it = impl_->kubernetes_error_counters.find(index);
+        if (it == impl_->kubernetes_error_counters.end()) {
+            Counter& added = impl_->kubernetes_errors.Add(
+                {{"operation_type", impl_->kubernetes_operations.value(index)}});
+            it = impl_->kubernetes_error_counters.emplace(index, &added).first;
+        }
+        counter = it->second;
+    }
+    counter->Increment();
+}
+
+namespace {
+
+void add_callback(std::set<std::string, std::less<>>& names, std::mutex& mutex,
+                  CallbackCollectable& callbacks, std::string name, std::string help,
+                  prometheus::MetricType type, std::function<double()> read) {
+    if (!prometheus::CheckMetricName(name)) {
+        throw std::invalid_argument("invalid metric name: " + name);
+    }
+    if (!read) {
+        throw std::invalid_argument("metric " + name + " has no read function");
+    }
+    {
+        std::lock_guard lock{mutex};
+        if (!names.insert(name).second) {
+            throw std::invalid_argument("metric registered twice: " + name);
+        }
+    }
+    callbacks.add(std::move(name), std::move(help), type, std::move(read));
+}
+
+}  // namespace
+
+void Metrics::add_gauge(std::string name, std::string help, std::function<double()> read) {
+    add_callback(impl_->names, impl_->mutex, impl_->callbacks, std::move(name), std::move(help),
+                 prometheus::MetricType::Gauge, std::move(read));
+}
+
+void Metrics::add_counter(std::string name, std::string help, std::function<double()> read) {
+    add_callback(impl_->names, impl_->mutex, impl_->callbacks, std::move(name), std::move(help),
+                 prometheus::MetricType::Counter, std::move(read));
+}
+
+std::string Metrics::render() const {
+    // prometheus-cpp 1.0's Registry only holds its own families, so the callback collectable is
+    // collected next to it rather than registered with it.
+    std::vector<prometheus::MetricFamily> families = impl_->registry.Collect();
+    std::vector<prometheus::MetricFamily> more = impl_->callbacks.Collect();
+    families.insert(families.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+    return prometheus::TextSerializer{}.Serialize(families);
+}
+
+}  // namespace nmid::metrics
