@@ -13,9 +13,9 @@ namespace nmid::identity {
 /// The identity selectors a token request may carry. At most one is honoured, in this
 /// order: client_id, resource_id (`msi_res_id`, else `mi_res_id`), object_id.
 struct TokenQuery {
-    std::string_view client_id;
-    std::string_view resource_id;
-    std::string_view object_id;
+    std::string_view client_id{};
+    std::string_view resource_id{};
+    std::string_view object_id{};
 
     [[nodiscard]] bool names_identity() const {
         return !client_id.empty() || !resource_id.empty() || !object_id.empty();
