@@ -18,7 +18,7 @@ struct FetchError {
     Errc code = Errc::upstream_unavailable;
     int upstream_status = 0;              ///< last HTTP status from upstream (0: none)
     std::chrono::seconds retry_after{0};  ///< upstream Retry-After (0: none)
-    std::string upstream_body;            ///< upstream error body (never holds a token)
+    std::string upstream_body{};          ///< upstream error body (never holds a token)
 };
 
 /// boost::system::result needs this to turn a FetchError into an exception on `.value()`.

@@ -1,0 +1,124 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "nmid/config/settings.hpp"
+#include "nmid/core/clock.hpp"
+#include "nmid/core/errc.hpp"
+#include "nmid/model/token.hpp"
+#include "nmid/token/token_source.hpp"
+
+namespace nmid {
+
+/// How the cache answered one lookup (a metric label: keep the names stable).
+enum class CacheOutcome {
+    hit,            ///< valid cached token
+    refresh_ahead,  ///< valid cached token; this lookup started a background refresh
+    miss,           ///< no valid token: this caller started the upstream fetch
+    joined,         ///< no valid token: this caller joined a fetch already in flight
+    negative,       ///< a recent upstream failure was returned without an upstream call
+    error,          ///< the fetch this caller waited for failed (or the wait was cancelled)
+};
+
+/// "hit", "refresh_ahead", "miss", "joined", "negative", "error".
+std::string_view to_string(CacheOutcome outcome) noexcept;
+
+struct CacheResult {
+    TokenPtr token;  ///< null on failure
+    CacheOutcome outcome = CacheOutcome::error;
+    FetchError error;  ///< meaningful only when `token` is null
+};
+
+/// Counters since construction.
+struct TokenCacheStats {
+    std::uint64_t hits = 0;
+    std::uint64_t refresh_ahead = 0;      ///< hits that started a background refresh
+    std::uint64_t misses = 0;             ///< callers that started a fetch
+    std::uint64_t joined = 0;             ///< callers that joined a fetch in flight
+    std::uint64_t negative_hits = 0;      ///< failures answered from the negative cache
+    std::uint64_t fetch_errors = 0;       ///< fetches (retries included) that ended in failure
+    std::uint64_t upstream_attempts = 0;  ///< calls to TokenSource::fetch
+    std::uint64_t upstream_failures = 0;  ///< of those, the ones that failed
+    std::uint64_t evictions = 0;          ///< entries dropped (LRU when full, idle, expired)
+    std::size_t entries = 0;              ///< now: keys held
+    std::size_t inflight = 0;             ///< now: fetches running (foreground and background)
+    std::size_t waiters = 0;              ///< now: get() callers suspended on a fetch
+};
+
+/// Observer of each upstream attempt (metrics). status 0 = no HTTP status (transport error).
+struct UpstreamAttempt {
+    const TokenRequest* request;  ///< valid only during the callback
+    int status;                   ///< 200 on success, else FetchError::upstream_status
+    Errc error;                   ///< Errc::ok on success
+    std::chrono::nanoseconds duration;
+    bool background;  ///< refresh ahead with no caller waiting
+};
+
+/// Token cache keyed by TokenRequest: single flight, refresh ahead, stale-on-error, negative
+/// cache, retries with backoff, a shared upstream budget (IMDS: 5 concurrent, 20/s), bounded
+/// size. Authorisation is not done here: callers decide before asking.
+///
+/// Threading: all state lives on `executor` (the io_context executor with one I/O thread, or a
+/// strand); there are no locks. get() and run() may be awaited from any executor (they run on
+/// the cache's and complete on the caller's); try_get() answers only on the cache's executor.
+/// Lifetime: the fetches the cache spawns keep its internal state alive, so destroying the
+/// TokenCache with fetches still pending is safe; `source` and `clock` must outlive the
+/// io_context's work (or the io_context itself).
+class TokenCache {
+public:
+    /// `on_attempt` is called on the cache's executor after every upstream attempt.
+    TokenCache(boost::asio::any_io_executor executor, TokenSource& source, Clock& clock,
+               TokenCacheSettings settings,
+               std::function<void(const UpstreamAttempt&)> on_attempt = {});
+    /// Calls stop().
+    ~TokenCache();
+    TokenCache(const TokenCache&) = delete;
+    TokenCache& operator=(const TokenCache&) = delete;
+
+    /// Fast path without suspension: a valid cached token (outcome hit, or refresh_ahead when
+    /// this call started a background refresh), else nullopt (the caller then awaits get()).
+    /// Never contacts upstream on the caller's behalf and never returns a failure.
+    /// Executor: the cache's. When the cache is on a strand and the calling thread is not
+    /// inside it, returns nullopt without touching any state (get() then hops to the strand).
+    /// With a plain io_context executor the caller must run on that io_context's only thread.
+    /// No allocation on a plain hit.
+    std::optional<CacheResult> try_get(const TokenRequest& request);
+
+    /// Full path: hit, negative hit, join an in-flight fetch, or start one (single flight).
+    /// On failure `token` is null and `error.code` is one of Errc::upstream_refused,
+    /// upstream_throttled, upstream_unavailable, upstream_bad_payload, identity_unsupported,
+    /// timeout (fetch deadline passed), overloaded (cache full of fetches in flight), or
+    /// cancelled (stop(), or this caller's cancellation).
+    /// Executor: any; runs on the cache's executor. Cancellation (per-operation, any type):
+    /// abandons this caller's wait only; the fetch continues and its result is cached.
+    /// Waits are bounded by settings.fetch_deadline from the start of the fetch.
+    boost::asio::awaitable<CacheResult> get(const TokenRequest& request);
+
+    /// Background work: every minute, evicts entries idle longer than idle_ttl and entries
+    /// whose token can no longer be served. Returns after stop() or when cancelled.
+    /// Executor: any; runs on the cache's executor.
+    boost::asio::awaitable<void> run();
+
+    /// Cancels every fetch (background refreshes included) and wakes all waiters with
+    /// Errc::cancelled; later misses fail with Errc::cancelled at once (valid cached tokens
+    /// are still served by try_get/get). Call at shutdown. Idempotent.
+    /// Executor: any (dispatched to the cache's executor; inline when already there).
+    void stop();
+
+    /// Executor: any (relaxed atomics written only on the cache's executor; exact there).
+    [[nodiscard]] TokenCacheStats stats() const;
+
+private:
+    class Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace nmid
