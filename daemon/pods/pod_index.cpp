@@ -1,0 +1,395 @@
+#include "nmid/pods/pod_index.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstring>
+#include <exception>
+#include <unordered_map>
+#include <utility>
+
+namespace nmid {
+namespace {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+
+// IPv4 is keyed in its IPv4-mapped IPv6 form, so `::ffff:a.b.c.d` and `a.b.c.d` are one key.
+using IpKey = std::array<unsigned char, 16>;
+
+struct IpKeyHash {
+    std::size_t operator()(const IpKey& key) const noexcept {
+        std::uint64_t hi = 0;
+        std::uint64_t lo = 0;
+        std::memcpy(&hi, key.data(), sizeof hi);
+        std::memcpy(&lo, key.data() + sizeof hi, sizeof lo);
+        // Pod IPs differ in the low bytes; one multiply spreads them over the buckets.
+        return static_cast<std::size_t>((hi * 0x9E3779B97F4A7C15ULL) ^ lo) * 0xC2B2AE3D27D4EB4FULL;
+    }
+};
+
+IpKey to_key(const asio::ip::address& ip) {
+    if (ip.is_v4()) {
+        return asio::ip::make_address_v6(asio::ip::v4_mapped, ip.to_v4()).to_bytes();
+    }
+    return ip.to_v6().to_bytes();  // scope id dropped: pod IPs carry none
+}
+
+bool live(const PodInfo& pod) {
+    return pod.phase.empty() || pod.phase == "Pending" || pod.phase == "Running";
+}
+
+bool indexable(const PodInfo& pod) { return !pod.host_network && live(pod); }
+
+bool same_pod(const PodInfo& a, const PodInfo& b) {
+    return a.namespace_name == b.namespace_name && a.name == b.name && a.uid == b.uid;
+}
+
+struct Snapshot {
+    std::shared_ptr<const PodList> list;
+    std::size_t indexed_pods = 0;
+    /// A null pointer marks an IP claimed by several pods.
+    std::unordered_map<IpKey, PodInfoPtr, IpKeyHash> by_ip;
+    /// "namespace/name" of every Pending or Running pod (hostNetwork ones too: /host/token
+    /// names the pod instead of trusting an address).
+    std::unordered_map<std::string, PodInfoPtr> by_name;
+};
+
+std::string name_key(std::string_view ns, std::string_view name) {
+    std::string key;
+    key.reserve(ns.size() + name.size() + 1);
+    key.append(ns).append("/").append(name);
+    return key;
+}
+
+std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const PodList> list) {
+    auto snapshot = std::make_shared<Snapshot>();
+    snapshot->list = std::move(list);
+    snapshot->by_ip.reserve(snapshot->list->pods.size() * 2);
+    for (const PodInfo& pod : snapshot->list->pods) {
+        if (live(pod)) {
+            snapshot->by_name.insert_or_assign(name_key(pod.namespace_name, pod.name),
+                                               PodInfoPtr{snapshot->list, &pod});
+        }
+        if (!indexable(pod)) {
+            continue;
+        }
+        // Aliasing pointer: each PodInfoPtr keeps the whole list alive, no per-pod allocation.
+        PodInfoPtr ptr{snapshot->list, &pod};
+        bool indexed = false;
+        for (const std::string& text : pod.ips) {
+            boost::system::error_code ec;
+            const auto addr = asio::ip::make_address(text, ec);
+            if (ec) {
+                continue;  // parse_pod_list validates IPs; other sources may not
+            }
+            indexed = true;
+            auto [it, inserted] = snapshot->by_ip.try_emplace(to_key(addr), ptr);
+            if (!inserted && it->second && !same_pod(*it->second, pod)) {
+                it->second = nullptr;
+            }
+        }
+        if (indexed) {
+            ++snapshot->indexed_pods;
+        }
+    }
+    return snapshot;
+}
+
+/// One read of the source, planned or in progress, shared by everyone waiting for it.
+struct Flight {
+    explicit Flight(const asio::any_io_executor& executor)
+        : done(executor, asio::steady_timer::time_point::max()) {}
+    asio::steady_timer done;  ///< condition variable: cancelled when the read completes
+    std::uint64_t seq = 0;    ///< read number, set when the read starts (0: not started)
+    bool finished = false;
+    Result<void> result;
+};
+
+// Completes when the flight finishes or the awaiting coroutine is cancelled. The check and
+// the wait start happen without a suspension in between, so a completion is never missed.
+asio::awaitable<void> wait_done(std::shared_ptr<Flight> flight) {
+    if (!flight->finished) {
+        co_await flight->done.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+}
+
+asio::awaitable<bool> cancelled() {
+    const auto state = co_await asio::this_coro::cancellation_state;
+    co_return state.cancelled() != asio::cancellation_type::none;
+}
+
+constexpr auto kRepeatWarningEvery = std::chrono::seconds{60};
+
+}  // namespace
+
+struct PodIndex::Core : std::enable_shared_from_this<PodIndex::Core> {
+    Core(asio::any_io_executor ex, PodSource& src, Clock& clk, PodSettings s)
+        : executor(std::move(ex)), source(src), clock(clk), settings(std::move(s)) {}
+
+    const asio::any_io_executor executor;
+    PodSource& source;
+    Clock& clock;
+    const PodSettings settings;
+
+    // Read from any thread.
+    std::atomic<std::shared_ptr<const Snapshot>> snapshot{
+        build_snapshot(std::make_shared<const PodList>())};
+    std::atomic<bool> ready{false};
+    std::atomic<std::uint64_t> refreshes{0};
+    std::atomic<std::uint64_t> failures{0};
+    std::atomic<std::uint64_t> misses{0};
+    std::atomic<std::uint64_t> coalesced{0};
+    std::atomic<SteadyTime::rep> last_refresh{0};
+
+    // Touched only on `executor`.
+    std::shared_ptr<Flight> flight;  ///< the read planned or in progress, if any
+    std::uint64_t reads_started = 0;
+    bool have_completed = false;
+    SteadyTime last_completed{};
+    std::uint64_t failure_streak = 0;
+    boost::system::error_code last_failure;
+    SteadyTime last_warning{};
+
+    [[nodiscard]] Result<PodInfoPtr> lookup(const IpKey& key) const {
+        const auto snap = snapshot.load(std::memory_order_acquire);
+        const auto it = snap->by_ip.find(key);
+        if (it == snap->by_ip.end()) {
+            return Errc::pod_not_found;
+        }
+        if (!it->second) {
+            return Errc::pod_ip_ambiguous;
+        }
+        return it->second;
+    }
+
+    // Joins the planned or running read, or plans one: now, or `min_refresh_interval` after
+    // the previous read completed, whichever is later.
+    std::shared_ptr<Flight> join_or_start() {
+        if (flight) {
+            coalesced.fetch_add(1, std::memory_order_relaxed);
+            return flight;
+        }
+        auto start = clock.steady_now();
+        if (have_completed) {
+            start = std::max(start, last_completed + settings.min_refresh_interval);
+        }
+        auto planned = std::make_shared<Flight>(executor);
+        flight = planned;
+        // The read owns itself (and keeps the core alive) until it ends, by its deadline. It
+        // may run to completion inside co_spawn (dispatch on the same executor, a source that
+        // does not suspend), which resets `flight`: hence the local.
+        asio::co_spawn(executor, fly(shared_from_this(), planned, start), asio::detached);
+        return planned;
+    }
+
+    static asio::awaitable<void> fly(std::shared_ptr<Core> self, std::shared_ptr<Flight> flight,
+                                     SteadyTime start) {
+        Result<void> outcome = Errc::pod_source_failed;
+        try {
+            if (start > self->clock.steady_now()) {
+                co_await self->clock.wait_until(start);
+            }
+            flight->seq = ++self->reads_started;
+            const auto deadline = self->clock.steady_now() + self->settings.refresh_deadline;
+            auto listed = co_await self->source.list(deadline);
+            if (!listed) {
+                outcome = listed.error();
+            } else if (!*listed) {
+                outcome = Errc::pod_source_failed;
+            } else {
+                self->publish(std::move(*listed));
+                outcome = {};
+            }
+        } catch (const std::exception& e) {
+            // A throwing source is a bug; waiters still get an answer and reads continue.
+            spdlog::error("pod index: pod source threw: {}", e.what());
+            outcome = Errc::pod_source_failed;
+        }
+        self->complete(*flight, outcome);
+    }
+
+    void publish(std::shared_ptr<const PodList> list) {
+        const auto current = snapshot.load(std::memory_order_acquire);
+        if (current->list != list) {
+            snapshot.store(build_snapshot(std::move(list)), std::memory_order_release);
+        }
+        const auto now = clock.steady_now();
+        last_refresh.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+        refreshes.fetch_add(1, std::memory_order_relaxed);
+        if (!ready.exchange(true, std::memory_order_acq_rel)) {
+            const auto snap = snapshot.load(std::memory_order_acquire);
+            spdlog::info("pod index: ready, {} pods listed, {} indexed by {} IPs",
+                         snap->list->pods.size(), snap->indexed_pods, snap->by_ip.size());
+        }
+    }
+
+    void complete(Flight& done_flight, const Result<void>& outcome) {
+        const auto now = clock.steady_now();
+        if (outcome) {
+            if (failure_streak > 0) {
+                spdlog::info("pod index: refresh recovered after {} failed reads", failure_streak);
+            }
+            failure_streak = 0;
+        } else {
+            failures.fetch_add(1, std::memory_order_relaxed);
+            ++failure_streak;
+            // One line per failure episode (and per change of cause, and once a minute while
+            // it lasts), never one per waiter or per poll.
+            if (failure_streak == 1 || outcome.error() != last_failure ||
+                now - last_warning >= kRepeatWarningEvery) {
+                spdlog::warn(
+                    "pod index: refresh failed: {} ({} in a row); keeping the previous snapshot",
+                    outcome.error().message(), failure_streak);
+                last_warning = now;
+            }
+            last_failure = outcome.error();
+        }
+        have_completed = true;
+        last_completed = now;
+        if (flight.get() == &done_flight) {
+            flight.reset();
+        }
+        done_flight.result = outcome;
+        done_flight.finished = true;
+        done_flight.done.cancel();
+    }
+
+    static asio::awaitable<Result<PodInfoPtr>> wait_and_find(std::shared_ptr<Core> self,
+                                                             IpKey key) {
+        co_await asio::this_coro::throw_if_cancelled(false);
+        const auto deadline = self->clock.steady_now() + self->settings.refresh_deadline;
+        const auto reads_at_miss = self->reads_started;
+        for (;;) {
+            // Looks again first: the snapshot may have changed while hopping executors or
+            // during the previous read.
+            if (auto found = self->lookup(key); found || found.error() != Errc::pod_not_found) {
+                co_return found;
+            }
+            auto flight = self->join_or_start();
+            if (!flight->finished) {
+                const auto first = co_await (wait_done(flight) || self->clock.wait_until(deadline));
+                (void)first;  // `flight->finished` says which
+            }
+            // Named, not `if (co_await ...)`: g++ 12.2 miscompiles a co_await in a condition.
+            const bool stop = co_await cancelled();
+            if (stop) {
+                co_return Errc::cancelled;
+            }
+            if (!flight->finished) {
+                co_return Errc::timeout;
+            }
+            if (auto found = self->lookup(key); found || found.error() != Errc::pod_not_found) {
+                co_return found;
+            }
+            if (flight->seq > reads_at_miss) {
+                // A read that started after the miss has answered: the IP is unknown.
+                if (!flight->result) {
+                    co_return Errc::pod_source_failed;
+                }
+                co_return Errc::pod_not_found;
+            }
+            if (self->clock.steady_now() >= deadline) {
+                co_return Errc::timeout;
+            }
+        }
+    }
+
+    static asio::awaitable<Result<PodInfoPtr>> find_or_refresh(asio::any_io_executor executor,
+                                                               std::shared_ptr<Core> self,
+                                                               IpKey key) {
+        if (auto found = self->lookup(key); found || found.error() != Errc::pod_not_found) {
+            co_return found;
+        }
+        self->misses.fetch_add(1, std::memory_order_relaxed);
+        co_return co_await asio::co_spawn(executor, wait_and_find(self, key), asio::use_awaitable);
+    }
+
+    static asio::awaitable<Result<void>> refresh_once(std::shared_ptr<Core> self) {
+        co_await asio::this_coro::throw_if_cancelled(false);
+        auto flight = self->join_or_start();
+        co_await wait_done(flight);
+        if (!flight->finished) {
+            co_return Errc::cancelled;
+        }
+        co_return flight->result;
+    }
+
+    static asio::awaitable<void> poll(std::shared_ptr<Core> self) {
+        co_await asio::this_coro::throw_if_cancelled(false);
+        bool stop = false;
+        while (!stop) {
+            const Result<void> outcome = co_await refresh_once(self);
+            (void)outcome;  // failures are logged by the read itself
+            stop = co_await cancelled();
+            if (!stop) {
+                co_await self->clock.wait_until(self->clock.steady_now() +
+                                                self->settings.poll_interval);
+                stop = co_await cancelled();
+            }
+        }
+    }
+};
+
+PodIndex::PodIndex(asio::any_io_executor executor, PodSource& source, Clock& clock,
+                   PodSettings settings)
+    : executor_(executor),
+      core_(std::make_shared<Core>(std::move(executor), source, clock, std::move(settings))) {}
+
+PodIndex::~PodIndex() = default;
+
+Result<PodInfoPtr> PodIndex::find(const asio::ip::address& ip) const {
+    return core_->lookup(to_key(ip));
+}
+
+Result<PodInfoPtr> PodIndex::find_by_name(std::string_view namespace_name,
+                                          std::string_view name) const {
+    const auto snap = core_->snapshot.load(std::memory_order_acquire);
+    const auto it = snap->by_name.find(name_key(namespace_name, name));
+    if (it == snap->by_name.end()) {
+        return Errc::pod_not_found;
+    }
+    return it->second;
+}
+
+asio::awaitable<Result<PodInfoPtr>> PodIndex::find_or_refresh(const asio::ip::address& ip) {
+    // Not a coroutine itself: the key is computed before the caller's `ip` can go away.
+    return Core::find_or_refresh(executor_, core_, to_key(ip));
+}
+
+asio::awaitable<Result<void>> PodIndex::refresh() {
+    return asio::co_spawn(executor_, Core::refresh_once(core_), asio::use_awaitable);
+}
+
+asio::awaitable<void> PodIndex::run() {
+    return asio::co_spawn(executor_, Core::poll(core_), asio::use_awaitable);
+}
+
+bool PodIndex::ready() const noexcept {
+    return core_->ready.load(std::memory_order_acquire);
+}
+
+PodIndexStats PodIndex::stats() const {
+    const auto snap = core_->snapshot.load(std::memory_order_acquire);
+    PodIndexStats s;
+    s.pods = snap->indexed_pods;
+    s.ips = snap->by_ip.size();
+    s.refreshes = core_->refreshes.load(std::memory_order_relaxed);
+    s.refresh_failures = core_->failures.load(std::memory_order_relaxed);
+    s.misses = core_->misses.load(std::memory_order_relaxed);
+    s.coalesced_waiters = core_->coalesced.load(std::memory_order_relaxed);
+    s.last_refresh =
+        SteadyTime{SteadyTime::duration{core_->last_refresh.load(std::memory_order_relaxed)}};
+    return s;
+}
+
+}  // namespace nmid

@@ -1,0 +1,101 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <string_view>
+#include <boost/asio/ip/address.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "nmid/config/settings.hpp"
+#include "nmid/core/clock.hpp"
+#include "nmid/core/errc.hpp"
+#include "nmid/model/pod.hpp"
+#include "nmid/pods/pod_source.hpp"
+
+namespace nmid {
+
+/// Counters for metrics and /readyz. Read with relaxed ordering (exact under one I/O thread).
+struct PodIndexStats {
+    /// Pods in the index: Pending/Running, not hostNetwork, with an IP (terminal pods and
+    /// hostNetwork pods of the list are not counted).
+    std::size_t pods = 0;
+    std::size_t ips = 0;                 ///< IPs in the index (ambiguous ones included)
+    std::uint64_t refreshes = 0;         ///< successful source reads
+    std::uint64_t refresh_failures = 0;  ///< failed source reads
+    /// find_or_refresh() calls that found no pod in the snapshot and waited for a read
+    /// (find() alone is not counted, so find() then find_or_refresh() counts once).
+    std::uint64_t misses = 0;
+    std::uint64_t coalesced_waiters = 0;  ///< refresh waits that joined a read already planned
+    SteadyTime last_refresh{};            ///< last successful read (Clock::steady_now)
+};
+
+/// IP -> pod for the pods of this node, fed by a PodSource.
+///
+/// Only Pending or Running pods (phase absent counts as Pending) that are not hostNetwork
+/// are indexed. An IP claimed by two or more indexed pods is ambiguous and never resolved.
+/// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are looked up as IPv4.
+///
+/// The index is an immutable snapshot published atomically: find() is a hash lookup from any
+/// thread. Reads of the source are coalesced: at most one is in flight, misses share it, and
+/// a new read starts no sooner than `min_refresh_interval` after the previous one completed.
+/// A failed read keeps the previous snapshot.
+///
+/// Lifetime: `source` and `clock` must outlive the index and any read it started (a read ends
+/// by its deadline, `refresh_deadline` after it starts).
+class PodIndex {
+public:
+    /// `executor`: where reads, waits and the poll loop run (a strand or a single-threaded
+    /// io_context). Settings are used as given (validated by `config`).
+    PodIndex(boost::asio::any_io_executor executor, PodSource& source, Clock& clock,
+             PodSettings settings);
+    ~PodIndex();
+    PodIndex(const PodIndex&) = delete;
+    PodIndex& operator=(const PodIndex&) = delete;
+
+    /// The pod owning `ip` in the current snapshot; no waiting, no allocation, no lock besides
+    /// the snapshot's atomic load. Thread-safe.
+    /// Errors: Errc::pod_not_found, Errc::pod_ip_ambiguous.
+    [[nodiscard]] Result<PodInfoPtr> find(const boost::asio::ip::address& ip) const;
+
+    /// The Pending or Running pod `namespace_name/name` in the current snapshot (hostNetwork
+    /// pods included), for `/host/token`, which names the pod. Thread-safe.
+    /// Errors: Errc::pod_not_found.
+    [[nodiscard]] Result<PodInfoPtr> find_by_name(std::string_view namespace_name,
+                                                  std::string_view name) const;
+
+    /// find(); on Errc::pod_not_found joins (or starts) the one coalesced read shared by all
+    /// waiters, waits at most `refresh_deadline` (measured with the injected Clock), then
+    /// looks again. A waiter whose joined read had started before its miss waits for the next
+    /// read too (within the same deadline), so a pod is never missed because of an earlier read.
+    /// Executor: any; the wait runs on the index's executor. `ip` is copied at the call.
+    /// Cancellation: per-operation cancellation of the awaiting coroutine abandons the wait
+    /// (Errc::cancelled), never the read.
+    /// Errors: as find(), plus Errc::pod_source_failed (the read failed and the IP is still
+    /// unknown), Errc::timeout (no read completed in time), Errc::cancelled.
+    boost::asio::awaitable<Result<PodInfoPtr>> find_or_refresh(const boost::asio::ip::address& ip);
+
+    /// One read now (start-up); joins a read already in flight or planned. Waits for the read
+    /// itself (bounded by the source's deadline), not by `refresh_deadline`.
+    /// Executor: any. Cancellation: abandons the wait (Errc::cancelled).
+    /// Errors: the source's (Errc::pod_source_failed, parse_error, timeout, ...).
+    boost::asio::awaitable<Result<void>> refresh();
+
+    /// Reads the source every `poll_interval` (after each read completes) until cancelled.
+    /// Executor: any; the loop runs on the index's executor. Cancellation: per-operation
+    /// cancellation of the awaiting coroutine; returns normally. Read failures are logged.
+    boost::asio::awaitable<void> run();
+
+    /// True after the first successful read. Thread-safe.
+    [[nodiscard]] bool ready() const noexcept;
+    /// Thread-safe.
+    [[nodiscard]] PodIndexStats stats() const;
+
+private:
+    struct Core;
+    boost::asio::any_io_executor executor_;
+    std::shared_ptr<Core> core_;  ///< shared with reads in flight, which may outlive `this`
+};
+
+}  // namespace nmid
