@@ -1,0 +1,341 @@
+#include "nmid/http/router.hpp"
+
+#include <array>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace nmid::http {
+namespace {
+
+constexpr std::size_t kInlinePath = 512;
+
+constexpr std::string_view kMetadata = "metadata";
+constexpr std::string_view kTokenTail = "/identity/oauth2/token";
+constexpr std::string_view kIdentity = "/identity";
+constexpr std::string_view kOauth2 = "oauth2";
+constexpr std::string_view kToken = "token";
+constexpr std::string_view kInstanceTail = "/instance";
+constexpr std::string_view kHostToken = "/host/token";
+
+constexpr char ascii_lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+constexpr int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/// Scratch space for a decoded or cleaned path: on the stack for usual sizes.
+class Scratch {
+public:
+    explicit Scratch(std::size_t capacity) {
+        if (capacity > inline_.size()) {
+            heap_.resize(capacity);
+            data_ = heap_.data();
+        } else {
+            data_ = inline_.data();
+        }
+    }
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    [[nodiscard]] char* data() noexcept { return data_; }
+
+private:
+    std::array<char, kInlinePath + 2> inline_;  // not initialised: written before read
+    std::string heap_;
+    char* data_ = nullptr;
+};
+
+/// Go's `unescape(s, encodePath)` ('+' stays '+'). Returns false on an invalid escape.
+bool percent_decode_path(std::string_view in, char* out, std::size_t& written) noexcept {
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] != '%') {
+            out[w++] = in[i];
+            continue;
+        }
+        if (i + 2 >= in.size()) {
+            return false;
+        }
+        const int hi = hex_value(in[i + 1]);
+        const int lo = hex_value(in[i + 2]);
+        if (hi < 0 || lo < 0) {
+            return false;
+        }
+        out[w++] = static_cast<char>((hi << 4) | lo);
+        i += 2;
+    }
+    written = w;
+    return true;
+}
+
+/// gorilla/mux `cleanPath`: rooted `path.Clean`, keeping a trailing slash. `out` needs
+/// in.size() + 2 bytes.
+std::size_t clean_path(std::string_view in, char* out) noexcept {
+    std::size_t w = 0;
+    out[w++] = '/';
+    const std::size_t dotdot = 1;  // rooted: ".." never climbs above "/"
+    std::size_t r = (!in.empty() && in[0] == '/') ? 1 : 0;
+    const std::size_t n = in.size();
+    while (r < n) {
+        if (in[r] == '/') {
+            ++r;
+        } else if (in[r] == '.' && (r + 1 == n || in[r + 1] == '/')) {
+            ++r;
+        } else if (in[r] == '.' && r + 1 < n && in[r + 1] == '.' &&
+                   (r + 2 == n || in[r + 2] == '/')) {
+            r += 2;
+            if (w > dotdot) {
+                --w;
+                while (w > dotdot && out[w] != '/') {
+                    --w;
+                }
+            }
+        } else {
+            if (w != 1) {
+                out[w++] = '/';
+            }
+            for (; r < n && in[r] != '/'; ++r) {
+                out[w++] = in[r];
+            }
+        }
+    }
+    if (n > 0 && in[n - 1] == '/' && w != 1) {
+        out[w++] = '/';
+    }
+    return w;
+}
+
+bool starts_with_metadata_ci(std::string_view s, std::size_t pos) noexcept {
+    if (s.size() < pos + kMetadata.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < kMetadata.size(); ++i) {
+        if (ascii_lower(s[pos + i]) != kMetadata[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// `/{type:(?i:metadata)}<tail>` as a prefix of `path`.
+bool has_metadata_prefix(std::string_view path, std::string_view tail) noexcept {
+    return path.size() >= 1 + kMetadata.size() + tail.size() && path[0] == '/' &&
+           starts_with_metadata_ci(path, 1) && path.substr(1 + kMetadata.size()).starts_with(tail);
+}
+
+/// Unanchored `/(?i:metadata)/identity(.*?)oauth2(.*?)token`. The earliest occurrence of each
+/// piece leaves the most room for the next, so a greedy scan decides the match. Unlike Go's
+/// `.`, a newline is matched too: an odd path is answered 400 rather than proxied.
+bool matches_odd_token_path(std::string_view path) noexcept {
+    const std::size_t lead = 1 + kMetadata.size() + kIdentity.size();
+    for (std::size_t i = path.find('/'); i != std::string_view::npos && i + lead <= path.size();
+         i = path.find('/', i + 1)) {
+        if (!starts_with_metadata_ci(path, i + 1) ||
+            path.substr(i + 1 + kMetadata.size(), kIdentity.size()) != kIdentity) {
+            continue;
+        }
+        const std::size_t o = path.find(kOauth2, i + lead);
+        if (o == std::string_view::npos) {
+            return false;
+        }
+        return path.find(kToken, o + kOauth2.size()) != std::string_view::npos;
+    }
+    return false;
+}
+
+/// Splits an absolute-form target into its path ("" when absent) and the rest.
+std::string_view path_and_query_of(std::string_view target) noexcept {
+    if (target.empty() || target[0] == '/') {
+        return target;
+    }
+    const std::size_t scheme_end = target.find("://");
+    const std::size_t first_delim = target.find_first_of("/?");
+    if (scheme_end == std::string_view::npos || first_delim < scheme_end) {
+        return target;  // "*", or something Go would route as an opaque path
+    }
+    const std::size_t authority = scheme_end + 3;
+    const std::size_t rest = target.find_first_of("/?", authority);
+    return rest == std::string_view::npos ? std::string_view{} : target.substr(rest);
+}
+
+/// A rooted path with no escapes, no empty segment and no dot segment: its own decoded and
+/// cleaned form.
+bool is_canonical(std::string_view path) noexcept {
+    if (path.empty() || path[0] != '/') {
+        return false;
+    }
+    for (std::size_t i = 0; i < path.size(); ++i) {
+        const char c = path[i];
+        if (c == '%') {
+            return false;
+        }
+        if (c == '/' && i + 1 < path.size() && (path[i + 1] == '/' || path[i + 1] == '.')) {
+            return false;  // "//" or a segment starting with '.': let clean_path decide
+        }
+    }
+    return true;
+}
+
+/// The table, on the decoded path and its cleaned form.
+Route classify(std::string_view decoded, std::string_view cleaned) noexcept {
+    if (has_metadata_prefix(cleaned, kTokenTail)) {
+        return Route::token;
+    }
+    // The decoded-path tests catch token paths hidden behind dot-segments, which an upstream
+    // that does not clean paths would still serve as token requests.
+    const bool same = decoded.data() == cleaned.data();
+    if (matches_odd_token_path(cleaned) ||
+        (!same && (has_metadata_prefix(decoded, kTokenTail) || matches_odd_token_path(decoded)))) {
+        return Route::invalid_token_path;
+    }
+    if (cleaned.starts_with(kHostToken)) {
+        return Route::host_token;
+    }
+    if (has_metadata_prefix(cleaned, kInstanceTail)) {
+        return Route::instance;
+    }
+    return Route::proxy;
+}
+
+}  // namespace
+
+std::string_view to_string(Route route) noexcept {
+    switch (route) {
+        case Route::token:
+            return "token";
+        case Route::invalid_token_path:
+            return "invalid_token_path";
+        case Route::host_token:
+            return "host_token";
+        case Route::instance:
+            return "instance";
+        case Route::proxy:
+            return "proxy";
+    }
+    return "proxy";
+}
+
+RoutedTarget route(std::string_view target) {
+    RoutedTarget out;
+    const std::string_view rest = path_and_query_of(target);
+    const std::size_t q = rest.find('?');
+    out.path = rest.substr(0, q);
+    if (q != std::string_view::npos) {
+        out.query = rest.substr(q + 1);
+    }
+    if (is_canonical(out.path)) {
+        // The usual case: decoding and cleaning would change nothing.
+        out.route = classify(out.path, out.path);
+        return out;
+    }
+    Scratch decoded_space{out.path.size()};
+    std::size_t decoded_size = 0;
+    if (!percent_decode_path(out.path, decoded_space.data(), decoded_size)) {
+        // Go's server answers 400 before routing; never proxy what we cannot read.
+        out.route = Route::invalid_token_path;
+        return out;
+    }
+    const std::string_view decoded{decoded_space.data(), decoded_size};
+    Scratch cleaned_space{decoded.size() + 2};
+    const std::string_view cleaned{cleaned_space.data(), clean_path(decoded, cleaned_space.data())};
+    out.route = classify(decoded, cleaned);
+    return out;
+}
+
+namespace {
+
+/// Go's `QueryUnescape` into `out`; false on an invalid escape.
+bool query_unescape(std::string_view in, std::string& out) {
+    out.clear();
+    out.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const char c = in[i];
+        if (c == '%') {
+            if (i + 2 >= in.size()) {
+                return false;
+            }
+            const int hi = hex_value(in[i + 1]);
+            const int lo = hex_value(in[i + 2]);
+            if (hi < 0 || lo < 0) {
+                return false;
+            }
+            out.push_back(static_cast<char>((hi << 4) | lo));
+            i += 2;
+        } else if (c == '+') {
+            out.push_back(' ');
+        } else {
+            out.push_back(c);
+        }
+    }
+    return true;
+}
+
+/// Whether the encoded key decodes to `name`; `valid` false on an invalid escape.
+bool key_equals(std::string_view encoded, std::string_view name, bool& valid) noexcept {
+    valid = true;
+    std::size_t j = 0;
+    bool equal = true;
+    for (std::size_t i = 0; i < encoded.size(); ++i) {
+        char c = encoded[i];
+        if (c == '%') {
+            if (i + 2 >= encoded.size()) {
+                valid = false;
+                return false;
+            }
+            const int hi = hex_value(encoded[i + 1]);
+            const int lo = hex_value(encoded[i + 2]);
+            if (hi < 0 || lo < 0) {
+                valid = false;
+                return false;
+            }
+            c = static_cast<char>((hi << 4) | lo);
+            i += 2;
+        } else if (c == '+') {
+            c = ' ';
+        }
+        if (equal && (j >= name.size() || name[j] != c)) {
+            equal = false;
+        }
+        ++j;
+    }
+    return equal && j == name.size();
+}
+
+}  // namespace
+
+std::string query_param(std::string_view query, std::string_view name) {
+    std::string value;
+    while (!query.empty()) {
+        const std::size_t amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        if (pair.empty() || pair.find(';') != std::string_view::npos) {
+            continue;  // Go rejects ';' separators and skips the pair
+        }
+        const std::size_t eq = pair.find('=');
+        const std::string_view key = pair.substr(0, eq);
+        const std::string_view raw =
+            eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+        bool valid = true;
+        if (!key_equals(key, name, valid) || !valid) {
+            continue;
+        }
+        if (query_unescape(raw, value)) {
+            return value;
+        }
+    }
+    return {};
+}
+
+}  // namespace nmid::http

@@ -1,0 +1,721 @@
+#include "nmid/http/server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace nmid::http {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using namespace std::chrono_literals;
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+/// Safety net only: every test finishes through the protocol long before.
+constexpr auto kSafetyNet = 20s;
+
+/// A steady_timer used as a one-shot event.
+class Event {
+public:
+    explicit Event(asio::any_io_executor ex) : timer_(std::move(ex), SteadyTime::max()) {}
+    void set() {
+        set_ = true;
+        timer_.cancel();
+    }
+    asio::awaitable<void> wait() {
+        while (!set_) {
+            co_await timer_.async_wait(kUseTuple);
+        }
+    }
+    [[nodiscard]] bool is_set() const { return set_; }
+
+private:
+    asio::steady_timer timer_;
+    bool set_ = false;
+};
+
+struct Seen {
+    std::string method;
+    std::string target;
+    std::string body;
+    unsigned version = 0;
+    asio::ip::address peer;
+    std::vector<std::pair<std::string, std::string>> fields;
+    std::string metadata_lower;
+    std::string metadata_upper;
+    std::string dup;
+    bool has_metadata = false;
+    bool has_missing = true;
+};
+
+/// Records what it sees and answers with `respond`; with `hold`, waits for `release` first.
+class TestHandler final : public RequestHandler {
+public:
+    explicit TestHandler(const asio::any_io_executor& ex) : started(ex), release(ex) {}
+
+    std::function<HttpResponse(const HttpRequest&)> respond = [](const HttpRequest& r) {
+        HttpResponse resp;
+        resp.content_type = "text/plain";
+        resp.body = std::string{r.target};
+        if (!r.body.empty()) {
+            resp.body.append(":").append(r.body);
+        }
+        return resp;
+    };
+    bool hold = false;
+    Event started;
+    Event release;
+
+    asio::awaitable<HttpResponse> handle(const HttpRequest& r) override {
+        record(r);
+        if (hold) {
+            started.set();
+            co_await release.wait();
+        }
+        co_return respond(r);
+    }
+
+    std::vector<Seen> seen() {
+        std::lock_guard lock{mutex_};
+        return seen_;
+    }
+
+private:
+    void record(const HttpRequest& r) {
+        Seen s;
+        s.method = r.method;
+        s.target = r.target;
+        s.body = r.body;
+        s.version = r.version;
+        s.peer = r.peer;
+        r.headers->for_each(
+            [](void* ctx, std::string_view name, std::string_view value) {
+                static_cast<Seen*>(ctx)->fields.emplace_back(name, value);
+            },
+            &s);
+        s.metadata_lower = r.headers->get("metadata");
+        s.metadata_upper = r.headers->get("METADATA");
+        s.dup = r.headers->get("x-DUP");
+        s.has_metadata = r.headers->contains("MetaData");
+        s.has_missing = r.headers->contains("x-missing");
+        std::lock_guard lock{mutex_};
+        seen_.push_back(std::move(s));
+    }
+
+    std::mutex mutex_;  // guards seen_ (the two-thread test)
+    std::vector<Seen> seen_;
+};
+
+asio::awaitable<tcp::socket> connect(std::uint16_t port, const char* from = "127.0.0.1") {
+    tcp::socket s{co_await asio::this_coro::executor};
+    s.open(tcp::v4());
+    s.bind(tcp::endpoint{asio::ip::make_address(from), 0});
+    co_await s.async_connect(tcp::endpoint{asio::ip::make_address("127.0.0.1"), port},
+                             asio::use_awaitable);
+    co_return s;
+}
+
+asio::awaitable<void> send(tcp::socket& s, std::string_view data) {
+    co_await asio::async_write(s, asio::buffer(data), asio::use_awaitable);
+}
+
+struct ReadAll {
+    std::string data;
+    error_code ec;  ///< how the stream ended: eof or connection_reset
+};
+
+asio::awaitable<ReadAll> read_to_end(tcp::socket& s) {
+    ReadAll r;
+    std::array<char, 4096> chunk{};
+    for (;;) {
+        auto [ec, n] = co_await s.async_read_some(asio::buffer(chunk), kUseTuple);
+        r.data.append(chunk.data(), n);
+        if (ec) {
+            r.ec = ec;
+            co_return r;
+        }
+    }
+}
+
+asio::awaitable<std::string> read_exactly(tcp::socket& s, std::size_t n) {
+    std::string out(n, '\0');
+    auto [ec, got] = co_await asio::async_read(s, asio::buffer(out), kUseTuple);
+    out.resize(got);
+    co_return out;
+}
+
+/// One response with a Content-Length body (what this server always sends).
+struct Response {
+    std::string head;
+    std::string body;
+    [[nodiscard]] int status() const { return std::stoi(head.substr(9, 3)); }
+    [[nodiscard]] bool has(std::string_view line) const {
+        return head.find(std::string{line} + "\r\n") != std::string::npos;
+    }
+};
+
+asio::awaitable<std::optional<Response>> read_response(tcp::socket& s, std::string& pending) {
+    std::array<char, 4096> chunk{};
+    std::size_t end = 0;
+    while ((end = pending.find("\r\n\r\n")) == std::string::npos) {
+        auto [ec, n] = co_await s.async_read_some(asio::buffer(chunk), kUseTuple);
+        if (ec) {
+            co_return std::nullopt;
+        }
+        pending.append(chunk.data(), n);
+    }
+    Response r;
+    r.head = pending.substr(0, end + 2);
+    pending.erase(0, end + 4);
+    std::size_t length = 0;
+    if (const auto at = r.head.find("Content-Length: "); at != std::string::npos) {
+        length = std::stoul(r.head.substr(at + 16));
+    }
+    while (pending.size() < length) {
+        auto [ec, n] = co_await s.async_read_some(asio::buffer(chunk), kUseTuple);
+        if (ec) {
+            co_return std::nullopt;
+        }
+        pending.append(chunk.data(), n);
+    }
+    r.body = pending.substr(0, length);
+    pending.erase(0, length);
+    co_return r;
+}
+
+std::string get(std::string_view target, std::string_view extra = "") {
+    std::string req = "GET ";
+    req.append(target).append(" HTTP/1.1\r\nHost: 169.254.169.254\r\n");
+    req.append(extra).append("\r\n");
+    return req;
+}
+
+class HttpServerTest : public testing::Test {
+protected:
+    HttpServerSettings settings(HttpServerSettings s = {}) {
+        s.address = "127.0.0.1";
+        s.port = 0;
+        s.reuse_port = false;
+        return s;
+    }
+
+    void start(HttpServerSettings s) {
+        server_.emplace(ioc_.get_executor(), handler_, settings(s));
+        const auto listened = server_->listen();
+        ASSERT_TRUE(listened.has_value()) << listened.error().message();
+        ASSERT_NE(server_->port(), 0);
+        asio::co_spawn(ioc_, server_->run(), [this](std::exception_ptr e) {
+            EXPECT_FALSE(e);
+            run_returned_ = true;
+        });
+    }
+    void start() { start(HttpServerSettings{}); }
+
+    /// Runs `body`, then stop() and drain(); the io_context runs out of work when the
+    /// server has wound down, so run_for returning early is the protocol's doing.
+    void run(std::function<asio::awaitable<void>()> body) {
+        bool done = false;
+        asio::co_spawn(
+            ioc_,
+            [&]() -> asio::awaitable<void> {
+                co_await body();
+                server_->stop();
+                co_await server_->drain(std::chrono::steady_clock::now() + 5s);
+                done = true;
+            },
+            [](std::exception_ptr e) {
+                if (e) {
+                    std::rethrow_exception(e);
+                }
+            });
+        ioc_.run_for(kSafetyNet);
+        EXPECT_TRUE(done);
+        EXPECT_TRUE(run_returned_);
+        EXPECT_EQ(server_->stats().active, 0U);
+    }
+
+    std::uint16_t port() const { return server_->port(); }
+
+    asio::io_context ioc_;
+    TestHandler handler_{ioc_.get_executor()};
+    std::optional<HttpServer> server_;
+    bool run_returned_ = false;
+};
+
+TEST_F(HttpServerTest, GetAnswersWithExactBytes) {
+    handler_.respond = [](const HttpRequest&) {
+        HttpResponse r;
+        r.content_type = "application/json";
+        r.body = R"({"a":1})";
+        r.headers.emplace_back("X-Extra", "v");
+        r.headers.emplace_back("Content-Length", "999");        // owned by the server
+        r.headers.emplace_back("X-Split", "a\r\nInjected: 1");  // dropped: CR/LF
+        return r;
+    };
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        co_await send(s, get("/metadata/instance?api-version=1", "Connection: close\r\n"));
+        const ReadAll all = co_await read_to_end(s);
+        EXPECT_EQ(all.data,
+                  "HTTP/1.1 200 OK\r\n"
+                  "Content-Type: application/json\r\n"
+                  "Content-Length: 7\r\n"
+                  "X-Extra: v\r\n"
+                  "Connection: close\r\n"
+                  "\r\n"
+                  R"({"a":1})");
+        EXPECT_EQ(all.ec, asio::error::eof);
+    });
+    const auto seen = handler_.seen();
+    ASSERT_EQ(seen.size(), 1U);
+    EXPECT_EQ(seen[0].method, "GET");
+    EXPECT_EQ(seen[0].target, "/metadata/instance?api-version=1");
+    EXPECT_EQ(seen[0].version, 11U);
+    EXPECT_EQ(seen[0].body, "");
+    EXPECT_EQ(server_->stats().requests, 1U);
+    EXPECT_EQ(server_->stats().accepted, 1U);
+}
+
+TEST_F(HttpServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        std::string pending;
+        co_await send(s, get("/first"));
+        const auto first = co_await read_response(s, pending);
+        co_await send(s, get("/second"));
+        const auto second = co_await read_response(s, pending);
+        EXPECT_TRUE(first && first->status() == 200 && first->body == "/first");
+        EXPECT_TRUE(second && second->status() == 200 && second->body == "/second");
+        EXPECT_FALSE(first && first->has("Connection: close"));
+    });
+    EXPECT_EQ(server_->stats().accepted, 1U);
+    EXPECT_EQ(server_->stats().requests, 2U);
+}
+
+TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        co_await send(s, get("/1") + get("/2") +
+                             "POST /3 HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbody" +
+                             get("/4", "Connection: close\r\n"));
+        std::string pending;
+        std::vector<std::string> bodies;
+        while (auto r = co_await read_response(s, pending)) {
+            bodies.push_back(r->body);
+        }
+        EXPECT_EQ(bodies, (std::vector<std::string>{"/1", "/2", "/3:body", "/4"}));
+    });
+    EXPECT_EQ(server_->stats().requests, 4U);
+}
+
+TEST_F(HttpServerTest, Http10ClosesAfterResponseUnlessKeepAlive) {
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        co_await send(s, "GET /old HTTP/1.0\r\n\r\n");
+        const ReadAll all = co_await read_to_end(s);
+        EXPECT_NE(all.data.find("Connection: close\r\n"), std::string::npos);
+        EXPECT_TRUE(all.data.ends_with("/old"));
+        EXPECT_EQ(all.ec, asio::error::eof);
+
+        auto k = co_await connect(port());
+        std::string pending;
+        co_await send(k, "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        const auto a = co_await read_response(k, pending);
+        co_await send(k, "GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        const auto b = co_await read_response(k, pending);
+        EXPECT_TRUE(a && a->has("Connection: keep-alive") && a->body == "/a");
+        EXPECT_TRUE(b && b->body == "/b");
+    });
+    const auto seen = handler_.seen();
+    ASSERT_EQ(seen.size(), 3U);
+    EXPECT_EQ(seen[0].version, 10U);
+}
+
+TEST_F(HttpServerTest, HeaderOverLimitAnswers431AndCloses) {
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        co_await send(s, get("/", "X-Big: " + std::string(9000, 'a') + "\r\n"));
+        const ReadAll all = co_await read_to_end(s);
+        EXPECT_TRUE(all.data.starts_with("HTTP/1.1 431 ")) << all.data.substr(0, 40);
+        EXPECT_NE(all.data.find("Connection: close\r\n"), std::string::npos);
+        EXPECT_EQ(all.ec, asio::error::eof);
+    });
+    EXPECT_EQ(server_->stats().bad_requests, 1U);
+    EXPECT_EQ(server_->stats().requests, 0U);
+    EXPECT_TRUE(handler_.seen().empty());
+}
+
+TEST_F(HttpServerTest, BodyOverLimitAnswers413AndCloses) {
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        co_await send(s, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n" +
+                             std::string(5000, 'b'));
+        const ReadAll all = co_await read_to_end(s);
+        EXPECT_TRUE(all.data.starts_with("HTTP/1.1 413 ")) << all.data.substr(0, 40);
+        EXPECT_EQ(all.ec, asio::error::eof);  // a lingering close, not a reset
+    });
+    EXPECT_EQ(server_->stats().bad_requests, 1U);
+    EXPECT_TRUE(handler_.seen().empty());
+}
+
+TEST_F(HttpServerTest, GarbageAnswers400AndCloses) {
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        co_await send(s, std::string_view{"\x16\x03\x01\x02\x00 not http\r\n\r\n", 19});
+        const ReadAll all = co_await read_to_end(s);
+        EXPECT_TRUE(all.data.starts_with("HTTP/1.1 400 Bad Request\r\n"));
+        EXPECT_TRUE(all.data.ends_with(
+            R"({"error":"invalid_request","error_description":"malformed request"})"));
+
+        auto no_host = co_await connect(port());
+        co_await send(no_host, "GET / HTTP/1.1\r\n\r\n");
+        const ReadAll second = co_await read_to_end(no_host);
+        EXPECT_TRUE(second.data.starts_with("HTTP/1.1 400 "));
+    });
+    EXPECT_EQ(server_->stats().bad_requests, 2U);
+    EXPECT_TRUE(handler_.seen().empty());
+}
+
+TEST_F(HttpServerTest, MaxConnectionsRefusesWith503) {
+    start({.max_connections = 1});
+    run([&]() -> asio::awaitable<void> {
+        auto first = co_await connect(port());
+        std::string pending;
+        co_await send(first, get("/in"));
+        const auto ok = co_await read_response(first, pending);
+        EXPECT_TRUE(ok && ok->status() == 200);
+
+        auto second = co_await connect(port());
+        co_await send(second, get("/over"));
+        const ReadAll refused = co_await read_to_end(second);
+        EXPECT_EQ(refused.data,
+                  "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                  "Retry-After: 1\r\nConnection: close\r\n\r\n");
+        EXPECT_EQ(refused.ec, asio::error::eof);
+        EXPECT_EQ(server_->stats().active, 1U);
+    });
+    EXPECT_EQ(server_->stats().refused, 1U);
+    EXPECT_EQ(server_->stats().accepted, 2U);
+    EXPECT_EQ(server_->stats().requests, 1U);
+}
+
+TEST_F(HttpServerTest, IdleConnectionIsClosedSilently) {
+    start({.idle_timeout = 50ms});
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        std::string pending;
+        co_await send(s, get("/x"));
+        const auto r = co_await read_response(s, pending);
+        EXPECT_TRUE(r && r->status() == 200);
+        const ReadAll after = co_await read_to_end(s);  // idle deadline closes it
+        EXPECT_EQ(after.data, "");
+        EXPECT_EQ(after.ec, asio::error::eof);
+
+        auto silent = co_await connect(port());  // never sends a byte
+        const ReadAll never = co_await read_to_end(silent);
+        EXPECT_EQ(never.data, "");
+        EXPECT_EQ(never.ec, asio::error::eof);
+    });
+    EXPECT_EQ(server_->stats().bad_requests, 0U);
+}
+
+TEST_F(HttpServerTest, SilentNewConnectionIsHeldOnlyForReadTimeout) {
+    start({.read_timeout = 50ms, .idle_timeout = 60s});
+    run([&]() -> asio::awaitable<void> {
+        auto silent = co_await connect(port());  // never sends a byte
+        const ReadAll never = co_await read_to_end(silent);
+        EXPECT_EQ(never.data, "");  // closed quietly, no 408 for a request that never began
+        EXPECT_EQ(never.ec, asio::error::eof);
+    });
+    EXPECT_EQ(server_->stats().bad_requests, 0U);
+}
+
+TEST_F(HttpServerTest, SlowRequestAnswers408) {
+    start({.read_timeout = 50ms});
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        co_await send(s, "GET / HTTP/1.1\r\nHost: h\r\n");  // header never completed
+        const ReadAll all = co_await read_to_end(s);
+        EXPECT_TRUE(all.data.starts_with("HTTP/1.1 408 Request Timeout\r\n"));
+        EXPECT_NE(all.data.find("Connection: close\r\n"), std::string::npos);
+    });
+    EXPECT_EQ(server_->stats().bad_requests, 1U);
+}
+
+TEST_F(HttpServerTest, HandlerExceptionAnswers500Json) {
+    handler_.respond = [](const HttpRequest& r) -> HttpResponse {
+        if (r.target == "/boom") {
+            throw std::runtime_error{"bug"};
+        }
+        HttpResponse resp;
+        resp.body = "fine";
+        return resp;
+    };
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        std::string pending;
+        co_await send(s, get("/boom"));
+        const auto r = co_await read_response(s, pending);
+        EXPECT_TRUE(r && r->status() == 500);
+        EXPECT_TRUE(r && r->has("Content-Type: application/json"));
+        EXPECT_EQ(r ? r->body : "",
+                  R"({"error":"server_error","error_description":"internal error"})");
+        co_await send(s, get("/after"));  // the connection survives a handler bug
+        const auto after = co_await read_response(s, pending);
+        EXPECT_TRUE(after && after->body == "fine");
+    });
+}
+
+TEST_F(HttpServerTest, ResetFlagAbortsTheConnection) {
+    handler_.respond = [](const HttpRequest&) {
+        HttpResponse resp;
+        resp.reset = true;
+        return resp;
+    };
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        co_await send(s, get("/"));
+        const ReadAll all = co_await read_to_end(s);
+        EXPECT_EQ(all.data, "");
+        EXPECT_EQ(all.ec, asio::error::connection_reset);
+    });
+}
+
+TEST_F(HttpServerTest, HeadAnswersLengthWithoutBody) {
+    handler_.respond = [](const HttpRequest&) {
+        HttpResponse resp;
+        resp.body = "hello";
+        return resp;
+    };
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        co_await send(s, "HEAD / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        const ReadAll all = co_await read_to_end(s);
+        EXPECT_EQ(all.data, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n");
+    });
+}
+
+TEST_F(HttpServerTest, ExpectContinueGetsInterimResponse) {
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        co_await send(s,
+                      "POST /p HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                      "Content-Length: 4\r\n\r\n");
+        EXPECT_EQ(co_await read_exactly(s, 25), "HTTP/1.1 100 Continue\r\n\r\n");
+        co_await send(s, "data");
+        std::string pending;
+        const auto r = co_await read_response(s, pending);
+        EXPECT_TRUE(r && r->body == "/p:data");
+    });
+}
+
+TEST_F(HttpServerTest, HeaderViewIsCaseInsensitiveAndInWireOrder) {
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        std::string pending;
+        co_await send(s, get("/h", "Metadata: true\r\nX-Dup: one\r\nx-dup: two\r\n"));
+        EXPECT_TRUE(co_await read_response(s, pending));
+    });
+    const auto seen = handler_.seen();
+    ASSERT_EQ(seen.size(), 1U);
+    EXPECT_EQ(seen[0].metadata_lower, "true");
+    EXPECT_EQ(seen[0].metadata_upper, "true");
+    EXPECT_TRUE(seen[0].has_metadata);
+    EXPECT_FALSE(seen[0].has_missing);
+    EXPECT_EQ(seen[0].dup, "one");
+    const std::vector<std::pair<std::string, std::string>> expected{
+        {"Host", "169.254.169.254"}, {"Metadata", "true"}, {"X-Dup", "one"}, {"x-dup", "two"}};
+    EXPECT_EQ(seen[0].fields, expected);
+}
+
+TEST_F(HttpServerTest, PeerIsTheClientAddress) {
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port(), "127.0.0.2");
+        std::string pending;
+        co_await send(s, get("/peer"));
+        EXPECT_TRUE(co_await read_response(s, pending));
+    });
+    const auto seen = handler_.seen();
+    ASSERT_EQ(seen.size(), 1U);
+    EXPECT_EQ(seen[0].peer, asio::ip::make_address("127.0.0.2"));
+}
+
+TEST_F(HttpServerTest, StopClosesIdleAndFinishesInFlight) {
+    start();
+    bool idle_closed_before_release = false;
+    run([&]() -> asio::awaitable<void> {
+        auto idle = co_await connect(port());
+        std::string idle_pending;
+        co_await send(idle, get("/warm"));
+        EXPECT_TRUE(co_await read_response(idle, idle_pending));
+
+        handler_.hold = true;
+        auto busy = co_await connect(port());
+        co_await send(busy, get("/slow"));
+        co_await handler_.started.wait();
+
+        server_->stop();
+        const ReadAll idle_end = co_await read_to_end(idle);
+        EXPECT_EQ(idle_end.data, "");
+        EXPECT_EQ(idle_end.ec, asio::error::eof);
+        idle_closed_before_release = !handler_.release.is_set();
+
+        handler_.release.set();
+        std::string pending;
+        const auto r = co_await read_response(busy, pending);
+        EXPECT_TRUE(r && r->body == "/slow");
+        EXPECT_TRUE(r && r->has("Connection: close"));
+        const ReadAll busy_end = co_await read_to_end(busy);
+        EXPECT_EQ(busy_end.ec, asio::error::eof);
+
+        // New connections are no longer accepted.
+        tcp::socket late{co_await asio::this_coro::executor};
+        auto [ec] = co_await late.async_connect(
+            tcp::endpoint{asio::ip::make_address("127.0.0.1"), port()}, kUseTuple);
+        EXPECT_EQ(ec, asio::error::connection_refused);
+    });
+    EXPECT_TRUE(idle_closed_before_release);
+}
+
+TEST_F(HttpServerTest, DrainDeadlineClosesStuckConnections) {
+    start();
+    bool drained = false;
+    bool done = false;
+    asio::co_spawn(
+        ioc_,
+        [&]() -> asio::awaitable<void> {
+            handler_.hold = true;
+            auto stuck = co_await connect(port());
+            co_await send(stuck, get("/stuck"));
+            co_await handler_.started.wait();
+            server_->stop();
+            co_await server_->drain(std::chrono::steady_clock::now() + 50ms);
+            drained = true;
+            const ReadAll end = co_await read_to_end(stuck);  // closed without a response
+            EXPECT_EQ(end.data, "");
+            handler_.release.set();  // the handler's late answer goes nowhere
+            co_await server_->drain(std::chrono::steady_clock::now() + 5s);
+            done = true;
+        },
+        [](std::exception_ptr e) {
+            if (e) {
+                std::rethrow_exception(e);
+            }
+        });
+    ioc_.run_for(kSafetyNet);
+    EXPECT_TRUE(drained);
+    EXPECT_TRUE(done);
+    EXPECT_TRUE(run_returned_);
+    EXPECT_EQ(server_->stats().active, 0U);
+}
+
+TEST_F(HttpServerTest, ConcurrentClientsOnTwoThreads) {
+    constexpr int kClients = 16;
+    constexpr int kRequests = 25;
+    start();
+    std::atomic<int> ok{0};
+    std::atomic<int> finished{0};
+    for (int i = 0; i < kClients; ++i) {
+        asio::co_spawn(
+            ioc_,
+            [&, i]() -> asio::awaitable<void> {
+                auto s = co_await connect(port());
+                std::string pending;
+                for (int j = 0; j < kRequests; ++j) {
+                    const std::string target = "/c" + std::to_string(i) + "/" + std::to_string(j);
+                    co_await send(s, get(target));
+                    const auto r = co_await read_response(s, pending);
+                    if (r && r->body == target) {
+                        ok.fetch_add(1);
+                    }
+                }
+                if (finished.fetch_add(1) + 1 == kClients) {
+                    server_->stop();
+                    co_await server_->drain(std::chrono::steady_clock::now() + 5s);
+                }
+            },
+            [](std::exception_ptr e) {
+                if (e) {
+                    std::rethrow_exception(e);
+                }
+            });
+    }
+    std::thread second{[&] { ioc_.run_for(kSafetyNet); }};
+    ioc_.run_for(kSafetyNet);
+    second.join();
+    EXPECT_EQ(ok.load(), kClients * kRequests);
+    EXPECT_TRUE(run_returned_);
+    EXPECT_EQ(server_->stats().requests, static_cast<std::uint64_t>(kClients * kRequests));
+    EXPECT_EQ(server_->stats().active, 0U);
+}
+
+TEST(HttpServerListen, InvalidAddressIsInvalidConfig) {
+    asio::io_context ioc;
+    TestHandler handler{ioc.get_executor()};
+    HttpServer server{ioc.get_executor(), handler, {.address = "not-an-ip", .port = 0}};
+    const auto r = server.listen();
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error(), Errc::invalid_config);
+}
+
+TEST(HttpServerListen, PortInUseIsIoError) {
+    asio::io_context ioc;
+    TestHandler handler{ioc.get_executor()};
+    HttpServer first{
+        ioc.get_executor(), handler, {.address = "127.0.0.1", .port = 0, .reuse_port = false}};
+    ASSERT_TRUE(first.listen().has_value());
+    HttpServer second{ioc.get_executor(),
+                      handler,
+                      {.address = "127.0.0.1", .port = first.port(), .reuse_port = false}};
+    const auto r = second.listen();
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error(), Errc::io_error);
+}
+
+TEST(HttpServerListen, ReusePortLetsTwoListenersShareAPort) {
+    asio::io_context ioc;
+    TestHandler handler{ioc.get_executor()};
+    HttpServer first{ioc.get_executor(), handler, {.address = "127.0.0.1", .port = 0}};
+    ASSERT_TRUE(first.listen().has_value());
+    HttpServer second{ioc.get_executor(), handler, {.address = "127.0.0.1", .port = first.port()}};
+    EXPECT_TRUE(second.listen().has_value());
+    EXPECT_EQ(second.port(), first.port());
+}
+
+}  // namespace
+}  // namespace nmid::http
