@@ -22,7 +22,7 @@
 #include "nmid/handlers/admin_handler.hpp"
 #include "nmid/handlers/nmi_handler.hpp"
 #include "nmid/http/server.hpp"
-#include "nmid/logging/log.hpp"
+#include "nmid/logging/logging.hpp"
 #include "nmid/metrics/metrics.hpp"
 #include "nmid/net/http_client.hpp"
 #include "nmid/pods/pod_file_source.hpp"
@@ -171,8 +171,8 @@ struct Daemon::Impl {
     asio::awaitable<void> flush_logs() {
         for (;;) {
             co_await clock.wait_until(clock.steady_now() + 500ms);
-            if ((co_await asio::this_coro::cancellation_state).cancelled() !=
-                asio::cancellation_type::none) {
+            const auto state = co_await asio::this_coro::cancellation_state;
+            if (state.cancelled() != asio::cancellation_type::none) {
                 co_return;
             }
             logging::flush();

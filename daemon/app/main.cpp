@@ -6,7 +6,7 @@
 
 #include "nmid/app/daemon.hpp"
 #include "nmid/config/config.hpp"
-#include "nmid/logging/log.hpp"
+#include "nmid/logging/logging.hpp"
 
 int main(int argc, char** argv) {
     std::vector<std::string_view> args(argv + 1, argv + argc);

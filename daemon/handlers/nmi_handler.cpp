@@ -11,7 +11,7 @@
 #include "nmid/handlers/imds_json.hpp"
 #include "nmid/http/router.hpp"
 #include "nmid/identity/resolver.hpp"
-#include "nmid/logging/log.hpp"
+#include "nmid/logging/logging.hpp"
 #include "nmid/metrics/metrics.hpp"
 #include "nmid/net/http_client.hpp"
 #include "nmid/pods/pod_index.hpp"

@@ -438,7 +438,8 @@ asio::awaitable<FetchResult> TokenCache::Impl::fetch_with_retries(Inflight& infl
         if (stopped_) {
             co_return make_error(Errc::cancelled);
         }
-        if (!co_await acquire_budget(inflight)) {
+        const bool admitted = co_await acquire_budget(inflight);
+        if (!admitted) {
             if (stopped_) {
                 co_return make_error(Errc::cancelled);
             }

@@ -195,18 +195,23 @@ asio::awaitable<bool> write_chunked(beast::tcp_stream& stream, const FakeRespons
         co_return false;
     }
     for (const auto& chunk : r.chunks) {
-        if (!co_await write_chunk(stream, chunk)) {
+        const bool written = co_await write_chunk(stream, chunk);
+        if (!written) {
             co_return false;
         }
     }
-    if (r.chunks.empty() && !co_await write_chunk(stream, r.body)) {
-        co_return false;
+    if (r.chunks.empty()) {
+        const bool written = co_await write_chunk(stream, r.body);
+        if (!written) {
+            co_return false;
+        }
     }
     while (live) {
         while (!live->pending.empty()) {
             const std::string chunk = std::move(live->pending.front());
             live->pending.pop_front();
-            if (!co_await write_chunk(stream, chunk)) {
+            const bool written = co_await write_chunk(stream, chunk);
+            if (!written) {
                 co_return false;
             }
         }
@@ -292,7 +297,8 @@ asio::awaitable<void> session(StatePtr st, tcp::socket socket, std::size_t id) {
             reset = response.reset;
             break;
         }
-        if (!co_await respond(stream, response, msg.keep_alive(), st)) {
+        const bool responded = co_await respond(stream, response, msg.keep_alive(), st);
+        if (!responded) {
             break;
         }
     }
