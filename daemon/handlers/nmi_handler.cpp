@@ -94,7 +94,11 @@ std::string fetch_failure_text(const FetchError& e) {
     return text;
 }
 
-bool is_loopback(const asio::ip::address& a) { return a.is_loopback(); }
+// NMI accepted exactly 127.0.0.1. The rest of 127/8 is not trusted: standalone mode and the
+// tests give those addresses to pods.
+bool is_host_caller(const asio::ip::address& a) {
+    return a == asio::ip::address_v4::loopback() || a == asio::ip::address_v6::loopback();
+}
 
 }  // namespace
 
@@ -151,6 +155,15 @@ asio::awaitable<HttpResponse> NmiHandler::handle(const HttpRequest& request) {
                     .cache = ctx.cache,
                     .error = ctx.error == Errc::ok ? std::string_view{} : to_string(ctx.error)});
     co_return response;
+}
+
+// Hit without suspending when the cache has the token; the full path otherwise. (Kept out of
+// a conditional expression: g++ 12 mis-destroys class temporaries of `c ? x : co_await y`.)
+asio::awaitable<CacheResult> NmiHandler::cached_token(const TokenRequest& request) {
+    if (auto hit = deps_.cache.try_get(request)) {
+        co_return std::move(*hit);
+    }
+    co_return co_await deps_.cache.get(request);
 }
 
 asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request,
@@ -210,8 +223,7 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request,
     }
     ctx.identity = identity::redact(decision.identity->client_id);
     const TokenRequest token_request = make_token_request(*decision.identity, ctx.resource);
-    auto hit = deps_.cache.try_get(token_request);
-    const CacheResult result = hit ? std::move(*hit) : co_await deps_.cache.get(token_request);
+    const CacheResult result = co_await cached_token(token_request);
     ctx.cache = to_string(result.outcome);
     if (!result.token) {
         co_return fail(result.error.code, fetch_failure_text(result.error),
@@ -233,7 +245,7 @@ asio::awaitable<HttpResponse> NmiHandler::host_token(const HttpRequest& request,
                        "missing 'podname' and 'podns' from request header");
     }
     // Any local process could impersonate any pod here; only loopback callers may.
-    if (!is_loopback(request.peer)) {
+    if (!is_host_caller(request.peer)) {
         co_return fail(Errc::not_loopback, "request remote address is not from a host");
     }
     if (!deps_.ready()) {
@@ -272,8 +284,7 @@ asio::awaitable<HttpResponse> NmiHandler::host_token(const HttpRequest& request,
     }
     ctx.identity = identity::redact(decision.identity->client_id);
     const TokenRequest token_request = make_token_request(*decision.identity, ctx.resource);
-    auto hit = deps_.cache.try_get(token_request);
-    const CacheResult result = hit ? std::move(*hit) : co_await deps_.cache.get(token_request);
+    const CacheResult result = co_await cached_token(token_request);
     ctx.cache = to_string(result.outcome);
     if (!result.token) {
         co_return fail(result.error.code, fetch_failure_text(result.error),

@@ -5,6 +5,7 @@
 
 #include "nmid/config/settings.hpp"
 #include "nmid/http/message.hpp"
+#include "nmid/token/token_cache.hpp"
 
 namespace nmid {
 class Clock;
@@ -43,6 +44,7 @@ public:
     struct Context;  ///< per-request facts for the audit line (defined in the .cpp)
 
 private:
+    boost::asio::awaitable<CacheResult> cached_token(const TokenRequest& request);
     boost::asio::awaitable<http::HttpResponse> token(const http::HttpRequest& request,
                                                      std::string_view query, Context& ctx);
     boost::asio::awaitable<http::HttpResponse> host_token(const http::HttpRequest& request,

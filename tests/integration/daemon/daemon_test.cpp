@@ -1,0 +1,420 @@
+// The real nmid and imds-emulator binaries, as separate processes on loopback. Clients bind
+// 127.0.0.2 (pod default/demo, bound), 127.0.0.3 (default/unbound), 127.0.0.4 (kube-system,
+// excepted) so nmid sees them as different pods.
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "support/http_get.hpp"
+#include "support/process.hpp"
+
+namespace nmid {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+constexpr auto kStartTimeout = 20s;
+const std::string kClientId = "00000000-0000-0000-0000-0000000000a1";
+const std::string kResourceId =
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg/providers/"
+    "Microsoft.ManagedIdentity/userAssignedIdentities/kv-reader";
+const std::string kTokenPath = "/metadata/identity/oauth2/token";
+const std::string kVault = "api-version=2018-02-01&resource=https://vault.azure.net";
+
+int number_after(const std::string& line, const std::string& marker) {
+    const auto at = line.find(marker);
+    return at == std::string::npos ? -1 : std::atoi(line.c_str() + at + marker.size());
+}
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+class Daemon : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (!fs::exists(bin("nmid")) || !fs::exists(bin("imds-emulator"))) {
+            GTEST_SKIP() << "nmid or imds-emulator not built in " << NMID_BIN_DIR;
+        }
+        char tmpl[] = "/tmp/nmid-daemon-test-XXXXXX";
+        dir_ = ::mkdtemp(tmpl);
+        fs::copy_file(fs::path{NMID_SOURCE_DIR} / "deploy/standalone/pods.json", dir_ / "pods.json");
+        fs::copy_file(fs::path{NMID_SOURCE_DIR} / "deploy/standalone/crds.yaml", dir_ / "crds.yaml");
+    }
+
+    void TearDown() override {
+        nmid_.reset();
+        emulator_.reset();
+        if (!dir_.empty()) {
+            fs::remove_all(dir_);
+        }
+    }
+
+    static std::string bin(const std::string& name) { return std::string{NMID_BIN_DIR} + "/" + name; }
+
+    void start_emulator(std::vector<std::string> extra = {}) {
+        std::vector<std::string> args{"--listen", "127.0.0.1:0", "--identity",
+                                      kClientId + ":" + kResourceId};
+        args.insert(args.end(), extra.begin(), extra.end());
+        emulator_ = std::make_unique<test::ChildProcess>(bin("imds-emulator"), args);
+        auto line = emulator_->wait_for_line("listening on", kStartTimeout);
+        ASSERT_TRUE(line) << emulator_->output();
+        emulator_port_ = test::port_after(*line, "listening on").value_or(-1);
+        ASSERT_GT(emulator_port_, 0);
+    }
+
+    void start_nmid(std::vector<std::string> extra = {}, bool wait_ready = true) {
+        std::vector<std::string> args{
+            "--operation-mode=managed",
+            "--nmi-port=0",
+            "--http-probe-port=0",
+            "--prometheus-port=0",
+            "--metadata-ip=127.0.0.1",
+            "--metadata-port=" + std::to_string(emulator_port_),
+            "--manage-iptables=false",
+            "--pod-poll-interval=20ms",
+            "--crd-poll-interval=20ms",
+            "--pods-file=" + (dir_ / "pods.json").string(),
+            "--crds-file=" + (dir_ / "crds.yaml").string(),
+        };
+        args.insert(args.end(), extra.begin(), extra.end());
+        nmid_ = std::make_unique<test::ChildProcess>(bin("nmid"), args);
+        auto line = nmid_->wait_for_line("listening on", kStartTimeout);
+        ASSERT_TRUE(line) << nmid_->output();
+        port_ = test::port_after(*line, "listening on").value_or(-1);
+        probe_port_ = number_after(*line, "probe port ");
+        metrics_port_ = number_after(*line, "metrics port ");
+        ASSERT_GT(port_, 0);
+        ASSERT_GT(probe_port_, 0);
+        if (wait_ready) {
+            wait_until_ready();
+        }
+    }
+
+    // Readiness is the daemon's own signal; the loop is bounded by the daemon's poll
+    // interval (20 ms) and ends as soon as /readyz says so.
+    void wait_until_ready() {
+        for (int i = 0; i < 500; ++i) {
+            auto r = test::http_get("127.0.0.1", probe_port_, "/readyz");
+            if (r && r->status == 200) {
+                return;
+            }
+            nmid_->wait_for_line("\x01never", 20ms);
+        }
+        FAIL() << "nmid never became ready: " << nmid_->output();
+    }
+
+    std::optional<test::SimpleResponse> token(const std::string& ip, const std::string& query,
+                                              Headers headers = {{"Metadata", "true"}}) {
+        return test::http_get(ip, port_, kTokenPath + "?" + query, headers);
+    }
+
+    nlohmann::json emulator_stats() {
+        auto r = test::http_get("127.0.0.1", emulator_port_, "/_emulator/stats");
+        EXPECT_TRUE(r && r->status == 200);
+        return r ? nlohmann::json::parse(r->body, nullptr, false) : nlohmann::json{};
+    }
+
+    void set_faults(const std::string& json) {
+        auto r = test::http_request("127.0.0.1", emulator_port_, "POST", "/_emulator/faults",
+                                    {{"Content-Type", "application/json"}}, json);
+        ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
+    }
+
+    static nlohmann::json body_json(const test::SimpleResponse& r) {
+        return nlohmann::json::parse(r.body, nullptr, false);
+    }
+
+    fs::path dir_;
+    std::unique_ptr<test::ChildProcess> emulator_;
+    std::unique_ptr<test::ChildProcess> nmid_;
+    int emulator_port_ = -1;
+    int port_ = -1;
+    int probe_port_ = -1;
+    int metrics_port_ = -1;
+};
+
+TEST_F(Daemon, BoundPodGetsImdsShapedTokenServedFromCacheAfterwards) {
+    start_emulator();
+    start_nmid();
+    auto r = token("127.0.0.2", kVault);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(r->headers["content-type"].rfind("application/json", 0), 0U);
+    // NMI's field order, every value a string, resource echoed exactly.
+    const std::vector<std::string> order{"access_token", "refresh_token", "expires_in",
+                                         "expires_on",   "not_before",    "resource",
+                                         "token_type"};
+    std::size_t last = 0;
+    for (const auto& key : order) {
+        const auto at = r->body.find("\"" + key + "\":\"");
+        ASSERT_NE(at, std::string::npos) << key << " missing or not a string: " << r->body;
+        EXPECT_GE(at, last) << key << " out of order";
+        last = at;
+    }
+    auto j = body_json(*r);
+    EXPECT_EQ(j["resource"], "https://vault.azure.net");
+    EXPECT_EQ(j["token_type"], "Bearer");
+    EXPECT_EQ(std::to_string(std::stoll(j["expires_on"].get<std::string>())), j["expires_on"]);
+    EXPECT_LE(std::stoll(j["expires_in"].get<std::string>()), 86400);
+    // The emulator's JWT names the identity nmid chose (aud = resource, appid = client id).
+    const std::string jwt = j["access_token"];
+    EXPECT_EQ(std::count(jwt.begin(), jwt.end(), '.'), 2);
+
+    auto again = token("127.0.0.2", kVault);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 200);
+    EXPECT_EQ(body_json(*again)["access_token"], j["access_token"]);
+    EXPECT_EQ(emulator_stats()["token_requests"], 1) << "second request must come from cache";
+}
+
+TEST_F(Daemon, MissingOrWrongMetadataHeaderIsAFast400WithImdsBody) {
+    start_emulator();
+    start_nmid();
+    for (const Headers& h : {Headers{}, Headers{{"Metadata", "True"}}, Headers{{"Metadata", "1"}}}) {
+        auto r = token("127.0.0.9", kVault, h);  // unknown IP: no lookup happens first
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 400);
+        EXPECT_EQ(body_json(*r),
+                  nlohmann::json::parse(R"({"error":"invalid_request","error_description":"Required metadata header not specified"})"));
+    }
+    // The JS SDK probe: no query string, no Metadata.
+    auto probe = test::http_get("127.0.0.2", port_, kTokenPath);
+    ASSERT_TRUE(probe);
+    EXPECT_EQ(probe->status, 400);
+    EXPECT_EQ(emulator_stats()["token_requests"], 0);
+}
+
+TEST_F(Daemon, RequestShapeErrorsAnswer400) {
+    start_emulator();
+    start_nmid();
+    auto xff = token("127.0.0.2", kVault, {{"Metadata", "true"}, {"X-Forwarded-For", "10.0.0.1"}});
+    ASSERT_TRUE(xff);
+    EXPECT_EQ(xff->status, 400);
+    auto no_resource = token("127.0.0.2", "api-version=2018-02-01");
+    ASSERT_TRUE(no_resource);
+    EXPECT_EQ(no_resource->status, 400);
+    EXPECT_EQ(body_json(*no_resource)["error_description"], "parameter resource cannot be empty");
+    for (const char* path : {"/metadata/identity\\oauth2\\token", "/metadata/identity%5Coauth2%5Ctoken",
+                                   "/METADATA/identity/x/oauth2/y/token"}) {
+        auto odd = test::http_get("127.0.0.2", port_, std::string{path} + "?" + kVault, {{"Metadata", "true"}});
+        ASSERT_TRUE(odd);
+        EXPECT_EQ(odd->status, 400) << path;
+        EXPECT_EQ(body_json(*odd)["error_description"], "Invalid request") << path;
+    }
+    EXPECT_EQ(emulator_stats()["token_requests"], 0);
+}
+
+TEST_F(Daemon, UnknownPodIs500AndAmbiguousIpIsNeverGuessed) {
+    start_emulator();
+    auto pods = nlohmann::json::parse(read_file(dir_ / "pods.json"));
+    auto twin = pods["items"][1];
+    twin["metadata"]["name"] = "twin";
+    twin["status"]["podIP"] = "127.0.0.2";  // claims demo's IP
+    twin["status"]["podIPs"] = nlohmann::json::array({{{"ip", "127.0.0.2"}}});
+    twin["metadata"]["labels"]["aadpodidbinding"] = "kv-reader";
+    pods["items"].push_back(twin);
+    std::ofstream(dir_ / "pods.json") << pods.dump();
+    start_nmid();
+    auto unknown = token("127.0.0.9", kVault);
+    ASSERT_TRUE(unknown);
+    EXPECT_EQ(unknown->status, 500);
+    EXPECT_EQ(body_json(*unknown)["error_description"], "pod list is empty");
+    auto ambiguous = token("127.0.0.2", kVault);
+    ASSERT_TRUE(ambiguous);
+    EXPECT_EQ(ambiguous->status, 500);
+    EXPECT_NE(ambiguous->body.find("127.0.0.2"), std::string::npos);
+    EXPECT_EQ(emulator_stats()["token_requests"], 0);
+}
+
+TEST_F(Daemon, UnboundPodIs404OrRetryable503WithFlag) {
+    start_emulator();
+    start_nmid();
+    auto r = token("127.0.0.3", kVault);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404);
+    auto named = token("127.0.0.2", kVault + "&client_id=11111111-2222-3333-4444-555555555555");
+    ASSERT_TRUE(named);
+    EXPECT_EQ(named->status, 404);
+    EXPECT_NE(body_json(*named)["error_description"].get<std::string>().find(
+                  "no azure identity found for request clientID 1111##### REDACTED #####5555"),
+              std::string::npos)
+        << named->body;
+    nmid_.reset();
+    start_nmid({"--set-retry-after-header"});
+    auto retry = token("127.0.0.3", kVault);
+    ASSERT_TRUE(retry);
+    EXPECT_EQ(retry->status, 503);
+    EXPECT_EQ(retry->headers["retry-after"], "20");
+}
+
+TEST_F(Daemon, IdentitySelectorsPickTheBoundIdentity) {
+    start_emulator();
+    start_nmid();
+    for (const std::string& q : {"&client_id=" + kClientId, "&msi_res_id=" + kResourceId,
+                                "&mi_res_id=" + kResourceId}) {
+        auto r = token("127.0.0.2", kVault + q);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << q << ": " << r->body;
+    }
+}
+
+TEST_F(Daemon, ExceptedPodIsPassedThroughToImds) {
+    start_emulator();
+    start_nmid();
+    auto r = token("127.0.0.4", kVault);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    // IMDS's own body (the emulator adds client_id and ext_expires_in; nmid's does not).
+    auto j = body_json(*r);
+    EXPECT_EQ(j["client_id"], kClientId);
+    EXPECT_TRUE(j.contains("ext_expires_in"));
+    // Not cached by nmid: every call reaches IMDS.
+    ASSERT_TRUE(token("127.0.0.4", kVault));
+    EXPECT_EQ(emulator_stats()["token_requests"], 2);
+}
+
+TEST_F(Daemon, UpstreamRefusalIs403AndThrottlingKeeps429) {
+    start_emulator();
+    auto crds = read_file(dir_ / "crds.yaml");
+    // An identity the emulated VM does not have: IMDS answers 400 Identity not found.
+    const std::string other = "00000000-0000-0000-0000-0000000000b2";
+    crds.replace(crds.find(kClientId), kClientId.size(), other);
+    std::ofstream(dir_ / "crds.yaml") << crds;
+    start_nmid({"--token-fetch-deadline=2s"});
+    auto refused = token("127.0.0.2", kVault);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 403) << refused->body;
+    EXPECT_NE(refused->body.find("Identity not found"), std::string::npos) << refused->body;
+
+    nmid_.reset();
+    crds.replace(crds.find(other), other.size(), kClientId);
+    std::ofstream(dir_ / "crds.yaml") << crds;
+    // Retry-After longer than the fetch deadline: nmid gives up at once and keeps the 429.
+    set_faults(R"({"sequence":[{"status":429,"retry_after":30},{"status":429,"retry_after":30}]})");
+    start_nmid({"--token-fetch-deadline=2s"});
+    auto throttled = token("127.0.0.2", kVault);
+    ASSERT_TRUE(throttled);
+    EXPECT_EQ(throttled->status, 429) << throttled->body;
+    EXPECT_FALSE(throttled->headers["retry-after"].empty());
+    // Remembered: the next request is answered without another upstream call.
+    const auto before = emulator_stats()["token_requests"].get<int>();
+    auto again = token("127.0.0.2", kVault);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 429);
+    EXPECT_EQ(emulator_stats()["token_requests"].get<int>(), before);
+}
+
+TEST_F(Daemon, HostTokenOnlyForLoopbackCallersWithPodHeaders) {
+    start_emulator();
+    start_nmid();
+    const std::string target = "/host/token/?resource=https://vault.azure.net";
+    auto missing = test::http_get("127.0.0.1", port_, target);
+    ASSERT_TRUE(missing);
+    EXPECT_EQ(missing->status, 400);
+    const Headers pod{{"podns", "default"}, {"podname", "demo"}};
+    auto remote = test::http_get("127.0.0.2", port_, target, pod);
+    ASSERT_TRUE(remote);
+    EXPECT_EQ(remote->status, 403);
+    auto ok = test::http_get("127.0.0.1", port_, target, pod);
+    ASSERT_TRUE(ok);
+    ASSERT_EQ(ok->status, 200) << ok->body;
+    auto j = body_json(*ok);
+    EXPECT_EQ(j["clientid"], kClientId);
+    EXPECT_EQ(j["token"]["resource"], "https://vault.azure.net");
+    auto unknown = test::http_get("127.0.0.1", port_, target, {{"podns", "default"}, {"podname", "nope"}});
+    ASSERT_TRUE(unknown);
+    EXPECT_EQ(unknown->status, 404);
+}
+
+TEST_F(Daemon, OtherPathsAreProxiedAndInstanceMetadataCanBeBlocked) {
+    start_emulator();
+    start_nmid();
+    auto instance = test::http_get("127.0.0.2", port_, "/metadata/instance?api-version=2021-02-01",
+                                   {{"Metadata", "true"}});
+    ASSERT_TRUE(instance);
+    EXPECT_EQ(instance->status, 200);
+    EXPECT_TRUE(body_json(*instance).contains("compute"));
+    auto capital = test::http_get("127.0.0.2", port_, "/metadata/Identity/oauth2/token?" + kVault,
+                                  {{"Metadata", "true"}});
+    ASSERT_TRUE(capital);
+    EXPECT_EQ(capital->status, 404) << "proxied to IMDS, which does not know the path";
+    auto no_header = test::http_get("127.0.0.2", port_, "/metadata/instance?api-version=2021-02-01");
+    ASSERT_TRUE(no_header);
+    EXPECT_EQ(no_header->status, 400);
+    nmid_.reset();
+    start_nmid({"--block-instance-metadata"});
+    auto blocked = test::http_get("127.0.0.2", port_, "/metadata/instance?api-version=2021-02-01",
+                                  {{"Metadata", "true"}});
+    ASSERT_TRUE(blocked);
+    EXPECT_EQ(blocked->status, 403);
+}
+
+TEST_F(Daemon, NotReadyAnswers503WithRetryAfterUntilPodsAreLoaded) {
+    start_emulator();
+    fs::rename(dir_ / "pods.json", dir_ / "pods.later");
+    start_nmid({}, /*wait_ready=*/false);
+    auto early = token("127.0.0.2", kVault);
+    ASSERT_TRUE(early);
+    EXPECT_EQ(early->status, 503);
+    EXPECT_FALSE(early->headers["retry-after"].empty());
+    auto readyz = test::http_get("127.0.0.1", probe_port_, "/readyz");
+    ASSERT_TRUE(readyz);
+    EXPECT_EQ(readyz->status, 503);
+    fs::rename(dir_ / "pods.later", dir_ / "pods.json");
+    wait_until_ready();
+    auto late = token("127.0.0.2", kVault);
+    ASSERT_TRUE(late);
+    EXPECT_EQ(late->status, 200);
+}
+
+TEST_F(Daemon, AdminEndpointsServeHealthReadinessAndNmiMetrics) {
+    start_emulator();
+    start_nmid();
+    ASSERT_TRUE(token("127.0.0.2", kVault));
+    auto health = test::http_get("127.0.0.1", probe_port_, "/healthz");
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 200);
+    EXPECT_EQ(health->body, "Active");
+    auto metrics = test::http_get("127.0.0.1", metrics_port_, "/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_EQ(metrics->status, 200);
+    for (const char* name : {"aadpodidentity_nmi_operations_duration_seconds_bucket",
+                             "aadpodidentity_imds_operations_duration_seconds_bucket",
+                             "nmid_requests_total", "nmid_token_cache_entries",
+                             "nmid_pod_index_pods"}) {
+        EXPECT_NE(metrics->body.find(name), std::string::npos) << name;
+    }
+}
+
+TEST_F(Daemon, SigtermExitsZero) {
+    start_emulator();
+    start_nmid();
+    EXPECT_EQ(nmid_->signal_and_wait(SIGTERM, 10s), 0) << nmid_->output();
+}
+
+TEST(DaemonCli, HelpExitsZeroAndBadFlagExitsTwoWithOneLine) {
+    const std::string nmid = std::string{NMID_BIN_DIR} + "/nmid";
+    if (!fs::exists(nmid)) {
+        GTEST_SKIP() << "nmid not built";
+    }
+    test::ChildProcess help(nmid, {"--help"});
+    EXPECT_TRUE(help.wait_for_line("--metadata-header-required", 10s)) << help.output();
+    EXPECT_EQ(help.signal_and_wait(0, 10s), 0);
+    test::ChildProcess bad(nmid, {"--nmi-port=abc"});
+    auto line = bad.wait_for_line("nmi-port", 10s);
+    ASSERT_TRUE(line) << bad.output();
+    EXPECT_EQ(bad.signal_and_wait(0, 10s), 2);
+    EXPECT_EQ(std::count(bad.output().begin(), bad.output().end(), '\n'), 1) << bad.output();
+}
+
+}  // namespace
+}  // namespace nmid

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace nmid::test {
+
+/// A child process started by a test, with stdout+stderr captured through a pipe.
+/// The destructor kills it by PID (SIGKILL) and reaps it, so nothing outlives the test.
+class ChildProcess {
+public:
+    ChildProcess(const std::string& path, const std::vector<std::string>& args);
+    ~ChildProcess();
+    ChildProcess(const ChildProcess&) = delete;
+    ChildProcess& operator=(const ChildProcess&) = delete;
+
+    [[nodiscard]] pid_t pid() const { return pid_; }
+    /// Reads output until a line contains `needle`; returns that line, or nullopt when the
+    /// process exits or `timeout` passes first (a bound for a broken build, not a wait).
+    std::optional<std::string> wait_for_line(const std::string& needle,
+                                             std::chrono::milliseconds timeout);
+    /// Sends `signo` and waits for the exit; returns the exit status (or -signal).
+    int signal_and_wait(int signo, std::chrono::milliseconds timeout);
+    /// Everything read so far.
+    [[nodiscard]] const std::string& output() const { return output_; }
+
+private:
+    bool read_some(std::chrono::milliseconds timeout);
+
+    pid_t pid_ = -1;
+    int fd_ = -1;
+    std::string output_;
+    std::size_t scanned_ = 0;
+};
+
+/// Port from a line such as "listening on 127.0.0.1:41235" (the text after the last ':' of
+/// the first "host:port" token following `marker`).
+std::optional<int> port_after(const std::string& line, const std::string& marker);
+
+}  // namespace nmid::test
