@@ -55,6 +55,27 @@ bool is_dropped_header(std::string_view name) {
                        [&](std::string_view d) { return iequals(d, name); });
 }
 
+/// The token query's parameters, decoded in one pass over the query string.
+struct TokenParams {
+    std::string resource;
+    std::string client_id;
+    std::string resource_id;  ///< msi_res_id, else mi_res_id
+    std::string object_id;
+};
+
+TokenParams parse_token_params(std::string_view query) {
+    static constexpr std::array<std::string_view, 5> kNames = {
+        "resource", "client_id", "msi_res_id", "mi_res_id", "object_id"};
+    std::array<std::string, 5> values;
+    http::query_params(query, kNames, values);
+    TokenParams params{std::move(values[0]), std::move(values[1]), std::move(values[2]),
+                       std::move(values[4])};
+    if (params.resource_id.empty()) {
+        params.resource_id = std::move(values[3]);
+    }
+    return params;
+}
+
 Errc errc_for(identity::DenyReason reason) {
     return reason == identity::DenyReason::requested_identity_not_bound ? Errc::identity_not_found
                                                                         : Errc::no_binding;
@@ -183,16 +204,14 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request,
     if (!deps_.ready()) {
         co_return fail(Errc::not_ready, "nmid is starting: pod and identity data not loaded yet");
     }
-    ctx.resource = http::query_param(query, "resource");
+    TokenParams params = parse_token_params(query);
+    ctx.resource = std::move(params.resource);
     if (ctx.resource.empty()) {
         co_return fail(Errc::resource_missing, "parameter resource cannot be empty");
     }
-    const std::string client_id = http::query_param(query, "client_id");
-    std::string resource_id = http::query_param(query, "msi_res_id");
-    if (resource_id.empty()) {
-        resource_id = http::query_param(query, "mi_res_id");
-    }
-    const std::string object_id = http::query_param(query, "object_id");
+    const std::string& client_id = params.client_id;
+    const std::string& resource_id = params.resource_id;
+    const std::string& object_id = params.object_id;
 
     auto found = deps_.pods.find(request.peer);
     if (!found && found.error() == Errc::pod_not_found) {
@@ -251,7 +270,8 @@ asio::awaitable<HttpResponse> NmiHandler::host_token(const HttpRequest& request,
     if (!deps_.ready()) {
         co_return fail(Errc::not_ready, "nmid is starting: pod and identity data not loaded yet");
     }
-    ctx.resource = http::query_param(query, "resource");
+    TokenParams params = parse_token_params(query);
+    ctx.resource = std::move(params.resource);
     if (ctx.resource.empty()) {
         co_return fail(Errc::resource_missing, "parameter resource cannot be empty");
     }
@@ -264,11 +284,8 @@ asio::awaitable<HttpResponse> NmiHandler::host_token(const HttpRequest& request,
                                              ctx.pod_namespace + "/" + ctx.pod_name +
                                              " doesn't exist");
     }
-    const std::string client_id = http::query_param(query, "client_id");
-    std::string resource_id = http::query_param(query, "msi_res_id");
-    if (resource_id.empty()) {
-        resource_id = http::query_param(query, "mi_res_id");
-    }
+    const std::string& client_id = params.client_id;
+    const std::string& resource_id = params.resource_id;
     const PodInfo& pod = **found;
     const CrdSnapshotPtr crds = deps_.crds.snapshot();
     const identity::TokenQuery query_ids{client_id, resource_id, {}};

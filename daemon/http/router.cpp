@@ -1,5 +1,9 @@
 #include "nmid/http/router.hpp"
 
+#include <algorithm>
+#include <cstdint>
+#include <span>
+
 #include <array>
 #include <cstddef>
 #include <string>
@@ -314,9 +318,14 @@ bool key_equals(std::string_view encoded, std::string_view name, bool& valid) no
 
 }  // namespace
 
-std::string query_param(std::string_view query, std::string_view name) {
-    std::string value;
-    while (!query.empty()) {
+void query_params(std::string_view query, std::span<const std::string_view> names,
+                  std::span<std::string> values) {
+    // Bit i set once names[i] is found; callers ask for a handful of names (at most 64).
+    std::uint64_t done = 0;
+    const std::size_t wanted = std::min<std::size_t>(names.size(), 64);
+    std::size_t found = 0;
+    std::string decoded;
+    while (!query.empty() && found < wanted) {
         const std::size_t amp = query.find('&');
         const std::string_view pair = query.substr(0, amp);
         query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
@@ -327,15 +336,26 @@ std::string query_param(std::string_view query, std::string_view name) {
         const std::string_view key = pair.substr(0, eq);
         const std::string_view raw =
             eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
-        bool valid = true;
-        if (!key_equals(key, name, valid) || !valid) {
-            continue;
-        }
-        if (query_unescape(raw, value)) {
-            return value;
+        for (std::size_t i = 0; i < wanted; ++i) {
+            const std::uint64_t bit = std::uint64_t{1} << i;
+            bool valid = true;
+            if ((done & bit) != 0 || !key_equals(key, names[i], valid) || !valid) {
+                continue;
+            }
+            if (query_unescape(raw, decoded)) {
+                values[i] = std::move(decoded);
+                done |= bit;
+                ++found;
+            }
+            break;
         }
     }
-    return {};
+}
+
+std::string query_param(std::string_view query, std::string_view name) {
+    std::string value;
+    query_params(query, std::span<const std::string_view>{&name, 1}, std::span<std::string>{&value, 1});
+    return value;
 }
 
 }  // namespace nmid::http

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,11 @@ struct RoutedTarget {
 /// Value of query parameter `name` in a raw query string, percent-decoded ('+' is a space), as
 /// Go's `url.ParseQuery` followed by `Get` does: the first pair whose decoded key equals `name`;
 /// pairs containing ';' or an invalid escape are skipped. "" when absent.
+/// One pass over `query`: `values[i]` receives the decoded first occurrence of `names[i]`
+/// ("" when absent), with query_param's rules. `values` must be as long as `names`.
+void query_params(std::string_view query, std::span<const std::string_view> names,
+                  std::span<std::string> values);
+
 [[nodiscard]] std::string query_param(std::string_view query, std::string_view name);
 
 }  // namespace nmid::http

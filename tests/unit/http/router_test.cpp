@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <string>
 #include <string_view>
 
@@ -201,6 +202,30 @@ TEST_P(QueryTable, ParsesLikeGo) {
 
 INSTANTIATE_TEST_SUITE_P(Router, QueryTable, testing::ValuesIn(kQueryCases),
                          [](const auto& info) { return std::string{info.param.name}; });
+
+}  // namespace
+}  // namespace nmid::http
+
+namespace nmid::http {
+namespace {
+
+TEST(QueryParams, OnePassFillsEachNameWithItsFirstDecodedOccurrence) {
+    const std::array<std::string_view, 4> names = {"resource", "client_id", "mi_res_id", "absent"};
+    std::array<std::string, 4> values;
+    query_params("api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net&client_id=a+b"
+                 "&resource=second&mi_res_id=%2Fsubscriptions%2Fx",
+                 names, values);
+    EXPECT_EQ(values[0], "https://vault.azure.net");
+    EXPECT_EQ(values[1], "a b");
+    EXPECT_EQ(values[2], "/subscriptions/x");
+    EXPECT_EQ(values[3], "");
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        EXPECT_EQ(values[i], query_param("api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net"
+                                         "&client_id=a+b&resource=second&mi_res_id=%2Fsubscriptions%2Fx",
+                                         names[i]))
+            << names[i];
+    }
+}
 
 }  // namespace
 }  // namespace nmid::http
