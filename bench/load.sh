@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Load benchmark of nmid standalone against nginx, in the same run, on loopback.
+#  1. cache-hit throughput and latency: wrk -t1 -c50 against nmid (1 I/O thread) and against
+#     nginx (1 worker) returning the same bytes with `return 200`; prints both and the ratio;
+#  2. cold burst: 1,000 concurrent first requests for one (identity, resource), reporting the
+#     upstream calls the IMDS emulator counted;
+#  3. RSS of nmid holding 250 pods, 1,000 bindings and 1,000 cached tokens, against nmid idle
+#     with the standalone example.
+# Usage: bench/load.sh [DURATION_SECONDS=10]. Needs a build in build/ (scripts/build.sh).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${NMID_BIN:-$root/build/bin}
+duration=${1:-10}
+work=$(mktemp -d /tmp/nmid-bench-XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+client_id=00000000-0000-0000-0000-0000000000a1
+resource_id=/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/kv-reader
+
+# wait_port LOGFILE MARKER: prints the port of "MARKER host:port" once it appears in LOGFILE.
+wait_port() {
+    for _ in $(seq 200); do
+        if line=$(grep -m1 "$2" "$1" 2>/dev/null); then
+            sed -E "s/.*$2 [^ ]*:([0-9]+).*/\1/" <<<"$line"
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; return 1
+}
+
+start_emulator() {
+    "$bin/imds-emulator" --listen 127.0.0.1:0 --identity "$client_id:$resource_id" \
+        >"$work/emulator.log" 2>&1 &
+    pids+=($!)
+    emulator_port=$(wait_port "$work/emulator.log" "listening on")
+}
+
+# start_nmid NAME PODS CRDS [extra flags...]: sets nmid_port, nmid_pid, probe_port.
+start_nmid() {
+    local name=$1 pods=$2 crds=$3
+    shift 3
+    "$bin/nmid" --operation-mode=managed --nmi-port=0 --http-probe-port=0 --prometheus-port=0 \
+        --metadata-ip=127.0.0.1 --metadata-port="$emulator_port" --manage-iptables=false \
+        --io-threads=1 --pods-file="$pods" --crds-file="$crds" "$@" >"$work/$name.log" 2>&1 &
+    nmid_pid=$!
+    pids+=($nmid_pid)
+    nmid_port=$(wait_port "$work/$name.log" "listening on")
+    probe_port=$(grep -m1 "listening on" "$work/$name.log" | sed -E 's/.*probe port ([0-9]+).*/\1/')
+    for _ in $(seq 200); do
+        curl -fsS "http://127.0.0.1:$probe_port/readyz" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "nmid not ready" >&2; cat "$work/$name.log" >&2; return 1
+}
+
+stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# Fixtures: the standalone example plus a pod at 127.0.0.1 (wrk cannot choose its source
+# address), and the large RSS fixture.
+python3 - "$root" "$work" <<'PY'
+import json, sys
+root, work = sys.argv[1], sys.argv[2]
+pods = json.load(open(f"{root}/deploy/standalone/pods.json"))
+bench = json.loads(json.dumps(pods["items"][0]))
+bench["metadata"].update(name="bench", uid="11111111-1111-1111-1111-111111111111")
+bench["status"].update(podIP="127.0.0.1", podIPs=[{"ip": "127.0.0.1"}])
+pods["items"].append(bench)
+json.dump(pods, open(f"{work}/pods.json", "w"))
+
+# 250 realistic pods in 50 namespaces; pod 0 is at 127.0.0.1 and bound to kv-reader-0.
+items = []
+for i in range(250):
+    ns = f"team-{i % 50}"
+    ip = "127.0.0.1" if i == 0 else f"10.244.{i // 200}.{i % 200 + 2}"
+    items.append({
+        "metadata": {"name": f"app-{i}-7d9f8c6b5-x2k4p", "namespace": ns, "uid": f"00000000-0000-4000-8000-{i:012d}",
+                     "labels": {"app": f"app-{i}", "pod-template-hash": "7d9f8c6b5", "aadpodidbinding": f"sel-{i % 1000}"},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"app-{i}-7d9f8c6b5", "uid": "x", "controller": True}]},
+        "spec": {"nodeName": "node-0", "serviceAccountName": "default",
+                 "containers": [{"name": "app", "image": "registry.example/app:1.2.3",
+                                 "env": [{"name": f"VAR_{k}", "value": "x" * 20} for k in range(10)],
+                                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]},
+        "status": {"phase": "Running", "hostIP": "10.240.0.4", "podIP": ip, "podIPs": [{"ip": ip}],
+                   "conditions": [{"type": t, "status": "True"} for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")]},
+    })
+items[0]["metadata"]["namespace"] = "team-0"
+items[0]["metadata"]["labels"]["aadpodidbinding"] = "sel-0"
+json.dump({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}, open(f"{work}/pods-250.json", "w"))
+docs = []
+for i in range(1000):
+    ns = f"team-{i % 50}"
+    cid = "00000000-0000-0000-0000-0000000000a1" if i == 0 else f"00000000-0000-0000-0001-{i:012d}"
+    docs.append({"apiVersion": "aadpodidentity.k8s.io/v1", "kind": "AzureIdentity",
+                 "metadata": {"name": f"id-{i}", "namespace": ns},
+                 "spec": {"type": 0, "clientID": cid,
+                          "resourceID": f"/subscriptions/s/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-{i}"}})
+    docs.append({"apiVersion": "aadpodidentity.k8s.io/v1", "kind": "AzureIdentityBinding",
+                 "metadata": {"name": f"binding-{i}", "namespace": ns},
+                 "spec": {"azureIdentity": f"id-{i}", "selector": f"sel-{i}"}})
+json.dump({"apiVersion": "v1", "kind": "List", "items": docs}, open(f"{work}/crds-1000.json", "w"))
+PY
+
+wrk_run() {  # wrk_run URL -> "rps p50_ms p99_ms"
+    wrk -t1 -c50 -d"${duration}s" --latency -H "Metadata: true" "$1" >"$work/wrk.out" 2>&1
+    python3 - "$work/wrk.out" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def ms(v, unit):
+    return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p = {m.group(1): ms(m.group(2), m.group(3)) for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)}
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+print(f"{rps:.0f} {p['50']:.3f} {p['99']:.3f} {errors.group(1) if errors else 0}")
+PY
+}
+
+echo "== 1. cache-hit throughput: wrk -t1 -c50 -d${duration}s, nmid (1 I/O thread) vs nginx (1 worker)"
+start_emulator
+start_nmid hit "$work/pods.json" "$root/deploy/standalone/crds.yaml"
+target="/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net"
+curl -fsS -H Metadata:true "http://127.0.0.1:$nmid_port$target" >"$work/body.json"
+body_len=$(wc -c <"$work/body.json")
+nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$work/nginx"
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
+    uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location / { default_type application/json; return 200 '$(cat "$work/body.json")'; }
+    }
+}
+CONF
+nginx -c "$work/nginx.conf" &
+nginx_pid=$!
+pids+=($nginx_pid)
+for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$nginx_port/" >/dev/null 2>&1 && break; sleep 0.05; done
+read -r n_rps n_p50 n_p99 n_err < <(wrk_run "http://127.0.0.1:$nmid_port$target")
+read -r g_rps g_p50 g_p99 g_err < <(wrk_run "http://127.0.0.1:$nginx_port$target")
+upstream_calls=$(curl -fsS "http://127.0.0.1:$emulator_port/_emulator/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token_requests"])')
+printf '%-8s %12s %10s %10s %8s\n' server req/s p50_ms p99_ms non2xx
+printf '%-8s %12s %10s %10s %8s\n' nmid "$n_rps" "$n_p50" "$n_p99" "$n_err"
+printf '%-8s %12s %10s %10s %8s\n' nginx "$g_rps" "$g_p50" "$g_p99" "$g_err"
+python3 -c "print(f'ratio nmid/nginx: {$n_rps/$g_rps:.3f}  (body {$body_len} bytes, upstream token calls during the run: $upstream_calls)')"
+stop_pid "$nginx_pid"
+
+echo "== 2. cold burst: 1,000 concurrent first requests for one (identity, resource)"
+curl -fsS -X POST "http://127.0.0.1:$emulator_port/_emulator/reset" >/dev/null
+# IMDS takes tens of ms; 200 ms of emulated latency keeps the burst inside one fetch.
+curl -fsS -X POST -H 'Content-Type: application/json' \
+    -d '{"sequence":[],"latency_ms":200}' "http://127.0.0.1:$emulator_port/_emulator/faults" >/dev/null
+burst=$("$bin/nmid_burst" "$nmid_port" "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://storage.azure.com" 1000)
+calls=$(curl -fsS "http://127.0.0.1:$emulator_port/_emulator/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token_requests"])')
+echo "burst: $burst"
+echo "upstream token calls for the burst: $calls (NMI would make 1000)"
+curl -fsS -X POST "http://127.0.0.1:$emulator_port/_emulator/reset" >/dev/null
+stop_pid "$nmid_pid"
+
+echo "== 3. RSS"
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+start_nmid idle "$root/deploy/standalone/pods.json" "$root/deploy/standalone/crds.yaml"
+idle_rss=$(rss_kb "$nmid_pid")
+stop_pid "$nmid_pid"
+start_nmid big "$work/pods-250.json" "$work/crds-1000.json" --upstream-rate-limit=2000 \
+    --upstream-max-concurrency=50
+for i in $(seq 0 999); do
+    echo "url = \"http://127.0.0.1:$nmid_port/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://r$i.example\""
+    echo 'header = "Metadata: true"'
+    echo "output = /dev/null"
+    echo 'write-out = "%{http_code}\n"'
+done >"$work/curl.cfg"
+statuses=$(curl -sS --no-progress-meter --parallel --parallel-max 20 -K "$work/curl.cfg" | sort | uniq -c | tr -s ' ' | paste -sd, -)
+echo "1,000 token requests (distinct resources), count and status: $statuses"
+entries=$(curl -fsS "http://127.0.0.1:$probe_port/metrics" | awk '/^nmid_token_cache_entries / {print $2}')
+big_rss=$(rss_kb "$nmid_pid")
+echo "nmid RSS idle (standalone example):                     $((idle_rss / 1024)).$(((idle_rss % 1024) * 10 / 1024)) MiB"
+echo "nmid RSS with 250 pods, 1,000 bindings, $entries cached tokens: $((big_rss / 1024)).$(((big_rss % 1024) * 10 / 1024)) MiB"
+python3 -c "print(f'ratio big/idle: {$big_rss/$idle_rss:.2f}')"
