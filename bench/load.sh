@@ -178,12 +178,15 @@ idle_rss=$(rss_kb "$nmid_pid")
 stop_pid "$nmid_pid"
 start_nmid big "$work/pods-250.json" "$work/crds-1000.json" --upstream-rate-limit=2000 \
     --upstream-max-concurrency=50
-for i in $(seq 0 999); do
-    echo "url = \"http://127.0.0.1:$nmid_port/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://r$i.example\""
+{
+    # Options in a curl config apply to every URL (headers accumulate), so set them once.
     echo 'header = "Metadata: true"'
-    echo "output = /dev/null"
     echo 'write-out = "%{http_code}\n"'
-done >"$work/curl.cfg"
+    for i in $(seq 0 999); do
+        echo "url = \"http://127.0.0.1:$nmid_port/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://r$i.example\""
+        echo "output = /dev/null"
+    done
+} >"$work/curl.cfg"
 statuses=$(curl -sS --no-progress-meter --parallel --parallel-max 20 -K "$work/curl.cfg" | sort | uniq -c | tr -s ' ' | paste -sd, -)
 echo "1,000 token requests (distinct resources), count and status: $statuses"
 entries=$(curl -fsS "http://127.0.0.1:$probe_port/metrics" | awk '/^nmid_token_cache_entries / {print $2}')
