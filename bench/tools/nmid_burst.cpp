@@ -1,19 +1,21 @@
 // nmid_burst: opens N connections to HOST:PORT at once, sends one GET on each only after all
 // are connected, and waits for every response. Prints status counts and wall time as JSON.
-// Usage: nmid_burst PORT TARGET [N=1000] [TIMEOUT_MS=30000]  (host 127.0.0.1, header Metadata: true)
+// Usage: nmid_burst PORT TARGET [N=1000] [TIMEOUT_MS=30000]  (host 127.0.0.1, header Metadata:
+// true)
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <netinet/in.h>
-#include <poll.h>
 #include <string>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <vector>
 
 namespace {

@@ -1,19 +1,20 @@
 #include "nmid/app/daemon.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <list>
 #include <optional>
-#include <spdlog/spdlog.h>
 #include <thread>
 #include <vector>
 
@@ -60,14 +61,14 @@ struct Daemon::Impl {
     explicit Impl(config::Config c)
         : config(std::move(c)),
           ioc(config.io_threads),
-          imds_client(ioc.get_executor(),
-                      net::HttpClientSettings{.host = config.upstream.metadata_ip,
-                                              .port = config.upstream.metadata_port,
-                                              .connect_timeout = config.upstream.connect_timeout,
-                                              .pool_size = config.upstream.pool_size,
-                                              .max_response_body =
-                                                  config.upstream.max_response_body,
-                                              .host_header = {}}),
+          imds_client(
+              ioc.get_executor(),
+              net::HttpClientSettings{.host = config.upstream.metadata_ip,
+                                      .port = config.upstream.metadata_port,
+                                      .connect_timeout = config.upstream.connect_timeout,
+                                      .pool_size = config.upstream.pool_size,
+                                      .max_response_body = config.upstream.max_response_body,
+                                      .host_header = {}}),
           token_source(imds_client, clock, user_agent()),
           cache(component_executor(ioc, config.io_threads), token_source, clock, config.cache,
                 [this](const UpstreamAttempt& a) {
@@ -106,7 +107,8 @@ struct Daemon::Impl {
              pods.ready() ? std::to_string(pod_stats.pods) + " pods"
                           : "no successful read of " + config.pods.pods_file + " yet"},
             {"crds", crd_store.ready(),
-             crd_store.ready() ? std::string{} : "no successful read of " + config.crds.crds_file + " yet"},
+             crd_store.ready() ? std::string{}
+                               : "no successful read of " + config.crds.crds_file + " yet"},
             {"listener", listening, listening ? std::string{} : "not accepting"},
         };
     }
@@ -129,16 +131,14 @@ struct Daemon::Impl {
                             [this] { return static_cast<double>(cache.stats().negative_hits); });
         metrics.add_gauge("nmid_pod_index_pods", "Pods indexed by IP",
                           [this] { return static_cast<double>(pods.stats().pods); });
-        metrics.add_gauge("nmid_pod_index_age_seconds", "Seconds since the last successful pod read",
-                          [this] {
-                              const auto s = pods.stats();
-                              if (s.last_refresh == SteadyTime{}) {
-                                  return -1.0;
-                              }
-                              return std::chrono::duration<double>(clock.steady_now() -
-                                                                   s.last_refresh)
-                                  .count();
-                          });
+        metrics.add_gauge(
+            "nmid_pod_index_age_seconds", "Seconds since the last successful pod read", [this] {
+                const auto s = pods.stats();
+                if (s.last_refresh == SteadyTime{}) {
+                    return -1.0;
+                }
+                return std::chrono::duration<double>(clock.steady_now() - s.last_refresh).count();
+            });
         metrics.add_counter("nmid_pod_refreshes_total", "Successful pod source reads",
                             [this] { return static_cast<double>(pods.stats().refreshes); });
         metrics.add_counter("nmid_pod_refresh_failures_total", "Failed pod source reads",
@@ -242,8 +242,8 @@ std::string Daemon::start() {
                "objects); the API-server watch is not part of this build yet";
     }
     if (auto r = d.server.listen(); !r) {
-        return "cannot listen on " + c.server.address + ":" + std::to_string(c.server.port) +
-               ": " + r.error().message();
+        return "cannot listen on " + c.server.address + ":" + std::to_string(c.server.port) + ": " +
+               r.error().message();
     }
     // /healthz and /readyz on the probe port, /metrics on the Prometheus port; all three on
     // both when the ports are the same.
@@ -277,7 +277,8 @@ std::string Daemon::start() {
 int Daemon::run() {
     auto& d = *impl_;
     d.spawn("pods", d.pods.run());
-    d.spawn("crds", d.crd_source.run([&d](CrdSnapshotPtr s) { d.crd_store.publish(std::move(s)); }));
+    d.spawn("crds",
+            d.crd_source.run([&d](CrdSnapshotPtr s) { d.crd_store.publish(std::move(s)); }));
     d.spawn("token-cache", d.cache.run());
     d.spawn("log-flush", d.flush_logs());
     d.spawn("listener", d.server.run());
@@ -309,11 +310,18 @@ int Daemon::run() {
 
 void Daemon::stop() {
     auto& d = *impl_;
-    asio::post(d.ioc, [&d] { asio::co_spawn(d.ioc, d.shutdown("stop requested"), asio::detached); });
+    asio::post(d.ioc,
+               [&d] { asio::co_spawn(d.ioc, d.shutdown("stop requested"), asio::detached); });
 }
 
-std::uint16_t Daemon::port() const { return impl_->server.port(); }
-std::uint16_t Daemon::probe_port() const { return impl_->admin_servers.front()->port(); }
-std::uint16_t Daemon::metrics_port() const { return impl_->admin_servers.back()->port(); }
+std::uint16_t Daemon::port() const {
+    return impl_->server.port();
+}
+std::uint16_t Daemon::probe_port() const {
+    return impl_->admin_servers.front()->port();
+}
+std::uint16_t Daemon::metrics_port() const {
+    return impl_->admin_servers.back()->port();
+}
 
 }  // namespace nmid::app

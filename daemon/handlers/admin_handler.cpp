@@ -9,8 +9,7 @@ AdminHandler::AdminHandler(metrics::Metrics& metrics,
                            std::function<std::vector<ReadinessCheck>()> checks)
     : metrics_(metrics), checks_(std::move(checks)) {}
 
-boost::asio::awaitable<http::HttpResponse> AdminHandler::handle(
-    const http::HttpRequest& request) {
+boost::asio::awaitable<http::HttpResponse> AdminHandler::handle(const http::HttpRequest& request) {
     http::HttpResponse response;
     response.content_type = "text/plain; charset=utf-8";
     const std::string_view path = http::route(request.target).path;

@@ -21,15 +21,20 @@ Mapping mapping_for(Errc code, const HandlerSettings& settings, Endpoint endpoin
         case Errc::resource_missing:
         case Errc::invalid_token_path:
         case Errc::host_headers_missing:
-        case Errc::bad_request: return {400, "invalid_request", false};
+        case Errc::bad_request:
+            return {400, "invalid_request", false};
         // NMI answered 500 for a non-loopback /host/token caller; 403 says what it is.
-        case Errc::not_loopback: return {403, "access_denied", false};
-        case Errc::instance_blocked: return {403, "access_denied", false};
+        case Errc::not_loopback:
+            return {403, "access_denied", false};
+        case Errc::instance_blocked:
+            return {403, "access_denied", false};
         // Pod lookup: NMI's 500, retried by every SDK.
         case Errc::remote_address_invalid:
         case Errc::pod_not_found:
-        case Errc::pod_ip_ambiguous: return {500, "unknown", false};
-        case Errc::pod_source_failed: return {500, "unknown", true};
+        case Errc::pod_ip_ambiguous:
+            return {500, "unknown", false};
+        case Errc::pod_source_failed:
+            return {500, "unknown", true};
         // Identity lookup: NMI's 404, or 503 + Retry-After with --set-retry-after-header
         // (never on /host/token, as NMI).
         case Errc::no_binding:
@@ -40,19 +45,23 @@ Mapping mapping_for(Errc code, const HandlerSettings& settings, Endpoint endpoin
             return {404, "identity_not_found", false};
         // Upstream: NMI answers 403 for a refused token and 503 for the rest; a throttled
         // IMDS keeps its 429 so SDKs back off.
-        case Errc::upstream_refused: return {403, "upstream_refused", false};
-        case Errc::upstream_throttled: return {429, "throttled", true};
+        case Errc::upstream_refused:
+            return {403, "upstream_refused", false};
+        case Errc::upstream_throttled:
+            return {429, "throttled", true};
         case Errc::identity_unsupported:
         case Errc::upstream_unavailable:
         case Errc::upstream_bad_payload:
         case Errc::timeout:
         case Errc::cancelled:
         case Errc::overloaded:
-        case Errc::not_ready: return {503, "temporarily_unavailable", true};
+        case Errc::not_ready:
+            return {503, "temporarily_unavailable", true};
         case Errc::ok:
         case Errc::parse_error:
         case Errc::io_error:
-        case Errc::invalid_config: break;
+        case Errc::invalid_config:
+            break;
     }
     return {500, "unknown", false};
 }

@@ -4,6 +4,7 @@
 #include <array>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "nmid/crd/crd_store.hpp"
@@ -40,17 +41,16 @@ constexpr std::string_view kJson = "application/json; charset=utf-8";
 
 bool iequals(std::string_view a, std::string_view b) {
     auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(),
-                      [&](char x, char y) { return lower(x) == lower(y); });
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                              [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 // Hop-by-hop fields (RFC 9110 7.6.1) and fields nmid must not forward to IMDS.
 bool is_dropped_header(std::string_view name) {
     static constexpr std::array<std::string_view, 12> kDropped = {
-        "connection",          "keep-alive",         "proxy-connection", "transfer-encoding",
-        "te",                  "trailer",            "upgrade",          "proxy-authorization",
-        "proxy-authenticate",  "host",               "content-length",   "x-forwarded-for"};
+        "connection",     "keep-alive",     "proxy-connection",    "transfer-encoding",  "te",
+        "trailer",        "upgrade",        "proxy-authorization", "proxy-authenticate", "host",
+        "content-length", "x-forwarded-for"};
     return std::any_of(kDropped.begin(), kDropped.end(),
                        [&](std::string_view d) { return iequals(d, name); });
 }
@@ -178,17 +178,22 @@ asio::awaitable<HttpResponse> NmiHandler::handle(const HttpRequest& request) {
     co_return response;
 }
 
-// Hit without suspending when the cache has the token; the full path otherwise. (Kept out of
-// a conditional expression: g++ 12 mis-destroys class temporaries of `c ? x : co_await y`.)
-asio::awaitable<CacheResult> NmiHandler::cached_token(const TokenRequest& request) {
-    if (auto hit = deps_.cache.try_get(request)) {
-        co_return std::move(*hit);
+// The bound identity's token: a hit without suspending when cached, the full path otherwise.
+// Records the redacted identity and the cache outcome for the audit line. (No conditional
+// expression around the co_await: g++ 12 mis-destroys class temporaries of `c ? x : co_await y`.)
+asio::awaitable<CacheResult> NmiHandler::fetch_token(const AzureIdentity& id, Context& ctx) {
+    ctx.identity = identity::redact(id.client_id);
+    const TokenRequest request = make_token_request(id, ctx.resource);
+    std::optional<CacheResult> result = deps_.cache.try_get(request);
+    if (!result) {
+        result = co_await deps_.cache.get(request);
     }
-    co_return co_await deps_.cache.get(request);
+    ctx.cache = to_string(result->outcome);
+    co_return std::move(*result);
 }
 
-asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request,
-                                                std::string_view query, Context& ctx) {
+asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std::string_view query,
+                                                Context& ctx) {
     auto fail = [&](Errc code, std::string_view text, std::chrono::seconds retry_after = {}) {
         ctx.error = code;
         return error_response(code, text, settings_, Endpoint::token, retry_after);
@@ -240,10 +245,7 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request,
         co_return fail(errc_for(decision.reason),
                        identity::describe(decision.reason, pod, query_ids, identity_settings_));
     }
-    ctx.identity = identity::redact(decision.identity->client_id);
-    const TokenRequest token_request = make_token_request(*decision.identity, ctx.resource);
-    const CacheResult result = co_await cached_token(token_request);
-    ctx.cache = to_string(result.outcome);
+    const CacheResult result = co_await fetch_token(*decision.identity, ctx);
     if (!result.token) {
         co_return fail(result.error.code, fetch_failure_text(result.error),
                        result.error.retry_after);
@@ -280,9 +282,8 @@ asio::awaitable<HttpResponse> NmiHandler::host_token(const HttpRequest& request,
     auto found = deps_.pods.find_by_name(pod_ns, pod_name);
     if (!found) {
         co_return fail(Errc::no_binding, "failed to get pod " + ctx.pod_namespace + "/" +
-                                             ctx.pod_name + ", error: pod " +
-                                             ctx.pod_namespace + "/" + ctx.pod_name +
-                                             " doesn't exist");
+                                             ctx.pod_name + ", error: pod " + ctx.pod_namespace +
+                                             "/" + ctx.pod_name + " doesn't exist");
     }
     const std::string& client_id = params.client_id;
     const std::string& resource_id = params.resource_id;
@@ -299,10 +300,7 @@ asio::awaitable<HttpResponse> NmiHandler::host_token(const HttpRequest& request,
         co_return fail(errc_for(reason),
                        identity::describe(reason, pod, query_ids, identity_settings_));
     }
-    ctx.identity = identity::redact(decision.identity->client_id);
-    const TokenRequest token_request = make_token_request(*decision.identity, ctx.resource);
-    const CacheResult result = co_await cached_token(token_request);
-    ctx.cache = to_string(result.outcome);
+    const CacheResult result = co_await fetch_token(*decision.identity, ctx);
     if (!result.token) {
         co_return fail(result.error.code, fetch_failure_text(result.error),
                        result.error.retry_after);
@@ -341,10 +339,10 @@ asio::awaitable<HttpResponse> NmiHandler::proxy(const HttpRequest& request, Cont
     const auto deadline = std::chrono::steady_clock::now() + upstream_.proxy_timeout;
     auto answer = co_await deps_.imds.request(upstream, deadline);
     if (!answer) {
-        const Errc code = answer.error() == Errc::timeout ? Errc::timeout
-                                                          : Errc::upstream_unavailable;
-        co_return fail(code, "failed to reach the instance metadata service: " +
-                                 answer.error().message());
+        const Errc code =
+            answer.error() == Errc::timeout ? Errc::timeout : Errc::upstream_unavailable;
+        co_return fail(
+            code, "failed to reach the instance metadata service: " + answer.error().message());
     }
     HttpResponse response;
     response.status = answer->status;

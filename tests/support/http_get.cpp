@@ -1,11 +1,12 @@
 #include "support/http_get.hpp"
 
 #include <arpa/inet.h>
-#include <cctype>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cctype>
 
 namespace nmid::test {
 namespace {

@@ -11,8 +11,7 @@ boost::asio::awaitable<void> ManualClock::wait_until(SteadyTime deadline) {
     if (deadline <= steady_) {
         co_return;
     }
-    boost::asio::steady_timer timer{co_await boost::asio::this_coro::executor,
-                                    SteadyTime::max()};
+    boost::asio::steady_timer timer{co_await boost::asio::this_coro::executor, SteadyTime::max()};
     auto it = waiters_.emplace(deadline, &timer);
     // Woken by advance() (timer cancelled) or by cancellation of the awaiting coroutine.
     co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));

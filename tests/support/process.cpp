@@ -1,12 +1,13 @@
 #include "support/process.hpp"
 
-#include <csignal>
-#include <cstring>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdexcept>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <stdexcept>
 
 namespace nmid::test {
 

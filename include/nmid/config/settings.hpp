@@ -21,11 +21,11 @@ struct HttpServerSettings {
     std::size_t max_connections = 4096;
     std::size_t header_limit = std::size_t{8} * 1024;
     std::size_t body_limit = std::size_t{4} * 1024;
-    std::size_t pipeline_limit = 16;     ///< requests read ahead of their responses
-    Millis read_timeout{10'000};         ///< to receive one whole request once it started
-    Millis idle_timeout{90'000};         ///< keep-alive connection with no request
+    std::size_t pipeline_limit = 16;  ///< requests read ahead of their responses
+    Millis read_timeout{10'000};      ///< to receive one whole request once it started
+    Millis idle_timeout{90'000};      ///< keep-alive connection with no request
     Millis write_timeout{10'000};
-    bool reuse_port = true;              ///< SO_REUSEPORT (zero-gap restart)
+    bool reuse_port = true;  ///< SO_REUSEPORT (zero-gap restart)
 };
 
 struct AdminSettings {
@@ -52,8 +52,8 @@ struct TokenCacheSettings {
     Millis negative_ttl{5'000};     ///< remember an upstream failure this long
     Seconds max_retry_after{60};    ///< cap on an upstream Retry-After honoured
     std::size_t max_entries = 10'000;
-    Seconds idle_ttl{3600};       ///< evict entries unused this long
-    Millis fetch_deadline{15'000};  ///< overall deadline of one miss, retries included
+    Seconds idle_ttl{3600};           ///< evict entries unused this long
+    Millis fetch_deadline{15'000};    ///< overall deadline of one miss, retries included
     std::size_t max_concurrency = 5;  ///< IMDS: 5 concurrent identity requests per VM
     double rate_per_second = 20.0;    ///< IMDS: 20 identity requests per second per VM
     int max_attempts = 5;
@@ -64,10 +64,10 @@ struct TokenCacheSettings {
 
 /// Pod index (module `pods`).
 struct PodSettings {
-    std::string pods_file;              ///< --pods-file (standalone)
-    Millis poll_interval{1'000};        ///< re-read the source this often
-    Millis refresh_deadline{2'000};     ///< a miss waits this long for the coalesced refresh
-    Millis min_refresh_interval{100};   ///< misses within this of the last read reuse it
+    std::string pods_file;             ///< --pods-file (standalone)
+    Millis poll_interval{1'000};       ///< re-read the source this often
+    Millis refresh_deadline{2'000};    ///< a miss waits this long for the coalesced refresh
+    Millis min_refresh_interval{100};  ///< misses within this of the last read reuse it
 };
 
 /// CRD snapshot (module `crd`).
@@ -99,8 +99,8 @@ struct HandlerSettings {
 
 /// iptables (issue 4); parsed now so NMI's flags are accepted.
 struct IptablesSettings {
-    bool manage = true;                   ///< --manage-iptables
-    Seconds update_interval{60};          ///< --ipt-update-interval-sec
+    bool manage = true;           ///< --manage-iptables
+    Seconds update_interval{60};  ///< --ipt-update-interval-sec
     bool enable_conntrack_deletion = false;
 };
 

@@ -22,24 +22,24 @@ enum class Errc {
     host_headers_missing,         ///< `/host/token` without `podns`/`podname`
     instance_blocked,             ///< `--block-instance-metadata`
     // Pod lookup.
-    pod_not_found,       ///< no Pending/Running pod with that IP (after a refresh)
-    pod_ip_ambiguous,    ///< two or more pods claim the IP: never guessed
-    pod_source_failed,   ///< the pod source could not be read
+    pod_not_found,      ///< no Pending/Running pod with that IP (after a refresh)
+    pod_ip_ambiguous,   ///< two or more pods claim the IP: never guessed
+    pod_source_failed,  ///< the pod source could not be read
     // Identity resolution.
-    no_binding,           ///< pod has no binding label or no binding matches it
-    identity_not_found,   ///< bindings exist but no identity matches the request
-    identity_unsupported, ///< AzureIdentity type nmid cannot serve
+    no_binding,            ///< pod has no binding label or no binding matches it
+    identity_not_found,    ///< bindings exist but no identity matches the request
+    identity_unsupported,  ///< AzureIdentity type nmid cannot serve
     // Upstream token sources (IMDS, AAD).
-    upstream_refused,     ///< IMDS/AAD answered a final 4xx (NMI: 403)
-    upstream_throttled,   ///< 429 after retries (status kept when passed back)
-    upstream_unavailable, ///< transport error, timeout, 5xx after retries (NMI: 503)
-    upstream_bad_payload, ///< 200 without a usable token
+    upstream_refused,      ///< IMDS/AAD answered a final 4xx (NMI: 403)
+    upstream_throttled,    ///< 429 after retries (status kept when passed back)
+    upstream_unavailable,  ///< transport error, timeout, 5xx after retries (NMI: 503)
+    upstream_bad_payload,  ///< 200 without a usable token
     // Generic.
     timeout,
     cancelled,
-    not_ready,       ///< start-up: snapshots not yet loaded
-    overloaded,      ///< too many connections or waiters
-    parse_error,     ///< untrusted bytes did not parse
+    not_ready,    ///< start-up: snapshots not yet loaded
+    overloaded,   ///< too many connections or waiters
+    parse_error,  ///< untrusted bytes did not parse
     io_error,
     invalid_config,
 };

@@ -44,7 +44,7 @@ public:
     struct Context;  ///< per-request facts for the audit line (defined in the .cpp)
 
 private:
-    boost::asio::awaitable<CacheResult> cached_token(const TokenRequest& request);
+    boost::asio::awaitable<CacheResult> fetch_token(const AzureIdentity& id, Context& ctx);
     boost::asio::awaitable<http::HttpResponse> token(const http::HttpRequest& request,
                                                      std::string_view query, Context& ctx);
     boost::asio::awaitable<http::HttpResponse> host_token(const http::HttpRequest& request,

@@ -15,7 +15,7 @@ namespace nmid::http {
 /// Counters read by the metrics collector (relaxed; exact under one I/O thread).
 struct ServerStats {
     std::uint64_t accepted = 0;
-    std::uint64_t refused = 0;       ///< over max_connections: answered 503 and closed
+    std::uint64_t refused = 0;  ///< over max_connections: answered 503 and closed
     std::uint64_t requests = 0;
     std::uint64_t bad_requests = 0;  ///< unparsable, header/body limit, timeouts
     std::size_t active = 0;          ///< open connections now

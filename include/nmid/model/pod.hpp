@@ -13,12 +13,12 @@ struct PodInfo {
     std::string name;
     std::string uid;
     std::string service_account;
-    std::string phase;                         ///< Pending, Running, ... ("" when absent)
-    std::string owner_replicaset;              ///< first ownerReference of kind ReplicaSet
-    std::map<std::string, std::string> labels; ///< sorted: deterministic iteration
-    std::vector<std::string> ips;              ///< status.podIP then status.podIPs, deduplicated
+    std::string phase;                          ///< Pending, Running, ... ("" when absent)
+    std::string owner_replicaset;               ///< first ownerReference of kind ReplicaSet
+    std::map<std::string, std::string> labels;  ///< sorted: deterministic iteration
+    std::vector<std::string> ips;               ///< status.podIP then status.podIPs, deduplicated
     bool host_network = false;
-    bool terminating = false;                  ///< metadata.deletionTimestamp present
+    bool terminating = false;  ///< metadata.deletionTimestamp present
 
     friend bool operator==(const PodInfo&, const PodInfo&) = default;
 };

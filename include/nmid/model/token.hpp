@@ -12,12 +12,12 @@ namespace nmid {
 /// An access token as fetched from IMDS or AAD. Immutable once cached.
 struct Token {
     std::string access_token;
-    std::string refresh_token;         ///< usually ""
+    std::string refresh_token;  ///< usually ""
     std::string token_type{"Bearer"};
-    std::string resource;              ///< as the upstream echoed it (responses echo the request)
-    std::int64_t expires_on = 0;       ///< Unix seconds
-    std::int64_t not_before = 0;       ///< Unix seconds (0 when upstream sent none)
-    std::int64_t expires_in = 0;       ///< lifetime in seconds as fetched (informational)
+    std::string resource;         ///< as the upstream echoed it (responses echo the request)
+    std::int64_t expires_on = 0;  ///< Unix seconds
+    std::int64_t not_before = 0;  ///< Unix seconds (0 when upstream sent none)
+    std::int64_t expires_in = 0;  ///< lifetime in seconds as fetched (informational)
 
     friend bool operator==(const Token&, const Token&) = default;
 };
@@ -27,12 +27,12 @@ using TokenPtr = std::shared_ptr<const Token>;
 /// Which upstream identity to ask for a token. Built by the handler from the AzureIdentity
 /// chosen by the resolver; `cache_key()` says which requests may share a token.
 struct TokenIdentity {
-    int type = 0;                 ///< AzureIdentity spec.type
-    std::string client_id;        ///< spec.clientID: always what is sent upstream
-    std::string resource_id;      ///< informational (logs)
-    std::string tenant_id;        ///< types 1 and 2
-    std::string ad_endpoint;      ///< types 1 and 2
-    SecretRef secret;             ///< types 1 and 2
+    int type = 0;             ///< AzureIdentity spec.type
+    std::string client_id;    ///< spec.clientID: always what is sent upstream
+    std::string resource_id;  ///< informational (logs)
+    std::string tenant_id;    ///< types 1 and 2
+    std::string ad_endpoint;  ///< types 1 and 2
+    SecretRef secret;         ///< types 1 and 2
 
     friend bool operator==(const TokenIdentity&, const TokenIdentity&) = default;
 };

@@ -1,10 +1,11 @@
 // The real nmid and imds-emulator binaries, as separate processes on loopback. Clients bind
 // 127.0.0.2 (pod default/demo, bound), 127.0.0.3 (default/unbound), 127.0.0.4 (kube-system,
 // excepted) so nmid sees them as different pods.
+#include <gtest/gtest.h>
+
 #include <csignal>
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -46,8 +47,10 @@ protected:
         }
         char tmpl[] = "/tmp/nmid-daemon-test-XXXXXX";
         dir_ = ::mkdtemp(tmpl);
-        fs::copy_file(fs::path{NMID_SOURCE_DIR} / "deploy/standalone/pods.json", dir_ / "pods.json");
-        fs::copy_file(fs::path{NMID_SOURCE_DIR} / "deploy/standalone/crds.yaml", dir_ / "crds.yaml");
+        fs::copy_file(fs::path{NMID_SOURCE_DIR} / "deploy/standalone/pods.json",
+                      dir_ / "pods.json");
+        fs::copy_file(fs::path{NMID_SOURCE_DIR} / "deploy/standalone/crds.yaml",
+                      dir_ / "crds.yaml");
     }
 
     void TearDown() override {
@@ -58,7 +61,9 @@ protected:
         }
     }
 
-    static std::string bin(const std::string& name) { return std::string{NMID_BIN_DIR} + "/" + name; }
+    static std::string bin(const std::string& name) {
+        return std::string{NMID_BIN_DIR} + "/" + name;
+    }
 
     void start_emulator(std::vector<std::string> extra = {}) {
         std::vector<std::string> args{"--listen", "127.0.0.1:0", "--identity",
@@ -179,12 +184,15 @@ TEST_F(Daemon, BoundPodGetsImdsShapedTokenServedFromCacheAfterwards) {
 TEST_F(Daemon, MissingOrWrongMetadataHeaderIsAFast400WithImdsBody) {
     start_emulator();
     start_nmid();
-    for (const Headers& h : {Headers{}, Headers{{"Metadata", "True"}}, Headers{{"Metadata", "1"}}}) {
+    for (const Headers& h :
+         {Headers{}, Headers{{"Metadata", "True"}}, Headers{{"Metadata", "1"}}}) {
         auto r = token("127.0.0.9", kVault, h);  // unknown IP: no lookup happens first
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 400);
-        EXPECT_EQ(body_json(*r),
-                  nlohmann::json::parse(R"({"error":"invalid_request","error_description":"Required metadata header not specified"})"));
+        EXPECT_EQ(
+            body_json(*r),
+            nlohmann::json::parse(
+                R"({"error":"invalid_request","error_description":"Required metadata header not specified"})"));
     }
     // The JS SDK probe: no query string, no Metadata.
     auto probe = test::http_get("127.0.0.2", port_, kTokenPath);
@@ -203,9 +211,11 @@ TEST_F(Daemon, RequestShapeErrorsAnswer400) {
     ASSERT_TRUE(no_resource);
     EXPECT_EQ(no_resource->status, 400);
     EXPECT_EQ(body_json(*no_resource)["error_description"], "parameter resource cannot be empty");
-    for (const char* path : {"/metadata/identity\\oauth2\\token", "/metadata/identity%5Coauth2%5Ctoken",
-                                   "/METADATA/identity/x/oauth2/y/token"}) {
-        auto odd = test::http_get("127.0.0.2", port_, std::string{path} + "?" + kVault, {{"Metadata", "true"}});
+    for (const char* path :
+         {"/metadata/identity\\oauth2\\token", "/metadata/identity%5Coauth2%5Ctoken",
+          "/METADATA/identity/x/oauth2/y/token"}) {
+        auto odd = test::http_get("127.0.0.2", port_, std::string{path} + "?" + kVault,
+                                  {{"Metadata", "true"}});
         ASSERT_TRUE(odd);
         EXPECT_EQ(odd->status, 400) << path;
         EXPECT_EQ(body_json(*odd)["error_description"], "Invalid request") << path;
@@ -259,8 +269,8 @@ TEST_F(Daemon, UnboundPodIs404OrRetryable503WithFlag) {
 TEST_F(Daemon, IdentitySelectorsPickTheBoundIdentity) {
     start_emulator();
     start_nmid();
-    for (const std::string& q : {"&client_id=" + kClientId, "&msi_res_id=" + kResourceId,
-                                "&mi_res_id=" + kResourceId}) {
+    for (const std::string& q :
+         {"&client_id=" + kClientId, "&msi_res_id=" + kResourceId, "&mi_res_id=" + kResourceId}) {
         auto r = token("127.0.0.2", kVault + q);
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 200) << q << ": " << r->body;
@@ -330,7 +340,8 @@ TEST_F(Daemon, HostTokenOnlyForLoopbackCallersWithPodHeaders) {
     auto j = body_json(*ok);
     EXPECT_EQ(j["clientid"], kClientId);
     EXPECT_EQ(j["token"]["resource"], "https://vault.azure.net");
-    auto unknown = test::http_get("127.0.0.1", port_, target, {{"podns", "default"}, {"podname", "nope"}});
+    auto unknown =
+        test::http_get("127.0.0.1", port_, target, {{"podns", "default"}, {"podname", "nope"}});
     ASSERT_TRUE(unknown);
     EXPECT_EQ(unknown->status, 404);
 }
@@ -347,7 +358,8 @@ TEST_F(Daemon, OtherPathsAreProxiedAndInstanceMetadataCanBeBlocked) {
                                   {{"Metadata", "true"}});
     ASSERT_TRUE(capital);
     EXPECT_EQ(capital->status, 404) << "proxied to IMDS, which does not know the path";
-    auto no_header = test::http_get("127.0.0.2", port_, "/metadata/instance?api-version=2021-02-01");
+    auto no_header =
+        test::http_get("127.0.0.2", port_, "/metadata/instance?api-version=2021-02-01");
     ASSERT_TRUE(no_header);
     EXPECT_EQ(no_header->status, 400);
     nmid_.reset();
@@ -387,10 +399,10 @@ TEST_F(Daemon, AdminEndpointsServeHealthReadinessAndNmiMetrics) {
     auto metrics = test::http_get("127.0.0.1", metrics_port_, "/metrics");
     ASSERT_TRUE(metrics);
     EXPECT_EQ(metrics->status, 200);
-    for (const char* name : {"aadpodidentity_nmi_operations_duration_seconds_bucket",
-                             "aadpodidentity_imds_operations_duration_seconds_bucket",
-                             "nmid_requests_total", "nmid_token_cache_entries",
-                             "nmid_pod_index_pods"}) {
+    for (const char* name :
+         {"aadpodidentity_nmi_operations_duration_seconds_bucket",
+          "aadpodidentity_imds_operations_duration_seconds_bucket", "nmid_requests_total",
+          "nmid_token_cache_entries", "nmid_pod_index_pods"}) {
         EXPECT_NE(metrics->body.find(name), std::string::npos) << name;
     }
 }

@@ -1,6 +1,7 @@
 #include "nmid/handlers/errors.hpp"
 
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -12,7 +13,7 @@ using namespace std::chrono_literals;
 
 struct Row {
     Errc code;
-    int status;                       // default settings, token endpoint
+    int status;                        // default settings, token endpoint
     std::optional<std::string> retry;  // Retry-After value, if any
 };
 
@@ -84,8 +85,8 @@ TEST(ErrorResponse, RetryAfterFlagTurnsIdentityMissesInto503OnTheTokenEndpointOn
 }
 
 TEST(ErrorResponse, UpstreamRetryAfterWins) {
-    const auto r = error_response(Errc::upstream_throttled, "x", HandlerSettings{},
-                                  Endpoint::token, 17s);
+    const auto r =
+        error_response(Errc::upstream_throttled, "x", HandlerSettings{}, Endpoint::token, 17s);
     EXPECT_EQ(r.status, 429);
     EXPECT_EQ(retry_after(r), "17");
 }

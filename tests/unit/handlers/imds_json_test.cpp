@@ -1,6 +1,7 @@
 #include "nmid/handlers/imds_json.hpp"
 
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -63,17 +64,17 @@ TEST(TokenJson, NmiFieldOrderAllStringsAndTimeLeftAtServing) {
     t.expires_in = 3600;
     t.resource = "https://upstream.example";  // the request's resource is echoed, not this
     const std::string body = token_json(t, "https://vault.azure.net", 1'700'001'000);
-    EXPECT_EQ(body,
-              R"({"access_token":"abc","refresh_token":"","expires_in":"2600",)"
-              R"("expires_on":"1700003600","not_before":"1700000000",)"
-              R"("resource":"https://vault.azure.net","token_type":"Bearer"})");
+    EXPECT_EQ(body, R"({"access_token":"abc","refresh_token":"","expires_in":"2600",)"
+                    R"("expires_on":"1700003600","not_before":"1700000000",)"
+                    R"("resource":"https://vault.azure.net","token_type":"Bearer"})");
     EXPECT_NE(token_json(t, "r", 1'800'000'000).find(R"("expires_in":"0")"), std::string::npos);
     EXPECT_FALSE(nlohmann::json::parse(token_json(t, "a\"b", 0), nullptr, false).is_discarded());
 }
 
 TEST(ErrorJson, FlatOAuthShape) {
-    EXPECT_EQ(error_json("invalid_request", "Required metadata header not specified"),
-              R"({"error":"invalid_request","error_description":"Required metadata header not specified"})");
+    EXPECT_EQ(
+        error_json("invalid_request", "Required metadata header not specified"),
+        R"({"error":"invalid_request","error_description":"Required metadata header not specified"})");
     auto j = nlohmann::json::parse(error_json("x", "line\nbreak \"quoted\""));
     EXPECT_EQ(j["error_description"], "line\nbreak \"quoted\"");
 }
