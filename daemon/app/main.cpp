@@ -1,6 +1,8 @@
 // nmid: node-level metadata-token proxy. main() only parses the configuration and runs
 // the Daemon; everything else lives in the modules.
+#include <csignal>
 #include <cstdio>
+#include <spdlog/spdlog.h>
 #include <string_view>
 #include <vector>
 
@@ -9,6 +11,8 @@
 #include "nmid/logging/logging.hpp"
 
 int main(int argc, char** argv) {
+    // A closed stdout (log collector gone) must not kill the daemon; writes then just fail.
+    std::signal(SIGPIPE, SIG_IGN);
     std::vector<std::string_view> args(argv + 1, argv + argc);
     auto parsed = nmid::config::parse(args, nmid::config::process_env());
     switch (parsed.action) {
@@ -25,6 +29,9 @@ int main(int argc, char** argv) {
             break;
     }
     nmid::logging::setup(parsed.config.log);
+    for (const auto& warning : parsed.warnings) {
+        spdlog::warn("{}", warning);
+    }
     nmid::app::Daemon daemon{std::move(parsed.config)};
     if (auto error = daemon.start(); !error.empty()) {
         nmid::logging::flush();
