@@ -84,6 +84,18 @@ std::optional<std::string> ChildProcess::wait_for_line(const std::string& needle
     }
 }
 
+bool ChildProcess::wait_for_text(const std::string& needle, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (output_.find(needle) == std::string::npos) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0 || !read_some(left)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int ChildProcess::signal_and_wait(int signo, std::chrono::milliseconds timeout) {
     if (pid_ <= 0) {
         return -1;

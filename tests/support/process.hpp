@@ -23,6 +23,9 @@ public:
     /// process exits or `timeout` passes first (a bound for a broken build, not a wait).
     std::optional<std::string> wait_for_line(const std::string& needle,
                                              std::chrono::milliseconds timeout);
+    /// Reads output until `needle` appears anywhere in it (lines already seen included);
+    /// false when the process exits or `timeout` passes first.
+    bool wait_for_text(const std::string& needle, std::chrono::milliseconds timeout);
     /// Sends `signo` and waits for the exit; returns the exit status (or -signal).
     int signal_and_wait(int signo, std::chrono::milliseconds timeout);
     /// Everything read so far.

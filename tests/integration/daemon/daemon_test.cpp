@@ -104,17 +104,13 @@ protected:
         }
     }
 
-    // Readiness is the daemon's own signal; the loop is bounded by the daemon's poll
-    // interval (20 ms) and ends as soon as /readyz says so.
+    // Ready once both sources have loaded (the daemon logs each), then /readyz must agree.
     void wait_until_ready() {
-        for (int i = 0; i < 500; ++i) {
-            auto r = test::http_get("127.0.0.1", probe_port_, "/readyz");
-            if (r && r->status == 200) {
-                return;
-            }
-            nmid_->wait_for_line("\x01never", 20ms);
-        }
-        FAIL() << "nmid never became ready: " << nmid_->output();
+        ASSERT_TRUE(nmid_->wait_for_text("pod index: ready", kStartTimeout)) << nmid_->output();
+        ASSERT_TRUE(nmid_->wait_for_text(": loaded ", kStartTimeout)) << nmid_->output();
+        auto r = test::http_get("127.0.0.1", probe_port_, "/readyz");
+        ASSERT_TRUE(r);
+        ASSERT_EQ(r->status, 200) << r->body;
     }
 
     std::optional<test::SimpleResponse> token(const std::string& ip, const std::string& query,
