@@ -4,6 +4,8 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "nmid/core/json.hpp"
+
 namespace nmid::emulator::detail {
 namespace {
 
@@ -128,21 +130,8 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 void append_json_string(std::string& out, std::string_view text) {
-    static constexpr std::string_view kHex = "0123456789abcdef";
     out += '"';
-    for (char c : text) {
-        auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (u < 0x20) {
-            out += "\\u00";
-            out += kHex[u >> 4U];
-            out += kHex[u & 0xfU];
-        } else {
-            out += c;
-        }
-    }
+    append_json_escaped(out, text);
     out += '"';
 }
 
@@ -277,17 +266,6 @@ std::string make_token_body(const TokenInput& input) {
     body += ',';
     append_string_field(body, "resource", input.resource);
     body += R"(,"token_type":"Bearer"})";
-    return body;
-}
-
-std::string make_error_body(std::string_view error, std::string_view description) {
-    std::string body;
-    body.reserve(48 + error.size() + description.size());
-    body += '{';
-    append_string_field(body, "error", error);
-    body += ',';
-    append_string_field(body, "error_description", description);
-    body += '}';
     return body;
 }
 

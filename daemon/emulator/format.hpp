@@ -49,8 +49,6 @@ struct TokenInput {
 [[nodiscard]] std::string make_access_token(const TokenInput& input);
 /// IMDS's success body; every value is a JSON string.
 [[nodiscard]] std::string make_token_body(const TokenInput& input);
-/// `{"error":"<error>","error_description":"<description>"}`.
-[[nodiscard]] std::string make_error_body(std::string_view error, std::string_view description);
 /// The `error` / `error_description` pair used for a scripted fault status.
 [[nodiscard]] std::pair<std::string_view, std::string_view> fault_error(int status);
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "format.hpp"
+#include "nmid/core/json.hpp"
 #include "nmid/emulator/emulator.hpp"
 
 namespace nmid::emulator {
@@ -40,8 +41,8 @@ HttpResponse reset_response() {
 }
 
 HttpResponse method_not_allowed(std::string_view allow) {
-    auto response = json_response(
-        405, detail::make_error_body("invalid_request", "The request method is not allowed"));
+    auto response =
+        json_response(405, error_json("invalid_request", "The request method is not allowed"));
     response.headers.emplace_back("Allow", std::string{allow});
     return response;
 }
@@ -227,7 +228,7 @@ asio::awaitable<HttpResponse> EmulatorHandler::token(const HttpRequest& request,
         tokens_issued_.fetch_add(1, std::memory_order_relaxed);
     } else {
         auto [error, description] = detail::fault_error(fault.status);
-        response.body = detail::make_error_body(error, description);
+        response.body = error_json(error, description);
     }
     co_return response;
 }
@@ -382,7 +383,7 @@ HttpResponse EmulatorHandler::control(const HttpRequest& request, std::string_vi
         std::string error;
         auto update = detail::parse_faults_update(request.body, error);
         if (!update) {
-            return json_response(400, detail::make_error_body("invalid_request", error));
+            return json_response(400, error_json("invalid_request", error));
         }
         auto pending = update->sequence.size();
         set_faults(std::move(update->sequence), update->latency);
@@ -408,7 +409,7 @@ HttpResponse EmulatorHandler::control(const HttpRequest& request, std::string_vi
         }
         return json_response(200, detail::stats_json(stats()));
     }
-    return json_response(404, detail::make_error_body("not_found", "Unknown control endpoint"));
+    return json_response(404, error_json("not_found", "Unknown control endpoint"));
 }
 
 HttpResponse EmulatorHandler::reject(int status, std::string_view error,
@@ -417,7 +418,7 @@ HttpResponse EmulatorHandler::reject(int status, std::string_view error,
         std::lock_guard lock{mutex_};
         ++rejected_requests_;
     }
-    return json_response(status, detail::make_error_body(error, description));
+    return json_response(status, error_json(error, description));
 }
 
 void EmulatorHandler::set_faults(std::vector<Fault> sequence, std::optional<Millis> latency) {

@@ -4,12 +4,10 @@
 #include <string>
 #include <string_view>
 
+#include "nmid/core/json.hpp"
 #include "nmid/model/token.hpp"
 
 namespace nmid::handlers {
-
-/// Appends `s` JSON-escaped (without quotes) to `out`.
-void append_json_escaped(std::string& out, std::string_view s);
 
 /// IMDS/NMI success body: every value a string, NMI's field order
 /// (access_token, refresh_token, expires_in, expires_on, not_before, resource, token_type).
@@ -19,8 +17,5 @@ void append_token_json(std::string& out, const Token& token, std::string_view re
                        std::int64_t now_unix);
 [[nodiscard]] std::string token_json(const Token& token, std::string_view resource,
                                      std::int64_t now_unix);
-
-/// `{"error":"<error>","error_description":"<description>"}` (IMDS's flat OAuth shape).
-[[nodiscard]] std::string error_json(std::string_view error, std::string_view description);
 
 }  // namespace nmid::handlers
