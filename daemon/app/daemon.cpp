@@ -55,6 +55,12 @@ asio::any_io_executor component_executor(asio::io_context& ioc, int threads) {
     return asio::make_strand(ioc);
 }
 
+HttpServerSettings server_settings(const config::Config& config) {
+    HttpServerSettings s = config.server;
+    s.strand_per_connection = config.io_threads > 1;
+    return s;
+}
+
 }  // namespace
 
 struct Daemon::Impl {
@@ -86,7 +92,7 @@ struct Daemon::Impl {
                                             .clock = clock,
                                             .ready = [this] { return ready(); }},
                   config.handlers, config.identity, config.upstream),
-          server(ioc.get_executor(), handler, config.server),
+          server(ioc.get_executor(), handler, server_settings(config)),
           admin_handler(metrics, [this] { return readiness(); }),
           signals(ioc, SIGINT, SIGTERM) {}
 

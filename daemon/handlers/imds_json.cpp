@@ -1,8 +1,10 @@
 #include "nmid/handlers/imds_json.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdint>
+#include <functional>
 
 namespace nmid::handlers {
 namespace {
@@ -32,7 +34,54 @@ void append_int_field(std::string& out, std::string_view key, std::int64_t value
     out.push_back('"');
 }
 
+// Everything of a token's body but `expires_in`, rendered once: the access token is ~1.5 KiB
+// and escaping it on every hit was the largest user-space cost of a cached answer.
+struct Rendered {
+    TokenPtr token{};  // held, so the address cannot be reused by another token while cached
+    std::string resource{};
+    std::string head{};  // `{"access_token":"…","refresh_token":"…","expires_in":"`
+    std::string tail{};  // `","expires_on":"…",…,"token_type":"…"}`
+};
+
+void render(Rendered& r, const TokenPtr& token, std::string_view resource) {
+    r.token = token;
+    r.resource.assign(resource);
+    r.head.clear();
+    r.head.push_back('{');
+    append_field(r.head, "access_token", token->access_token, true);
+    append_field(r.head, "refresh_token", token->refresh_token, false);
+    r.head.append(",\"expires_in\":\"");
+    r.tail.assign("\"");
+    append_int_field(r.tail, "expires_on", token->expires_on);
+    append_int_field(r.tail, "not_before", token->not_before);
+    append_field(r.tail, "resource", resource, false);
+    append_field(r.tail, "token_type", token->token_type, false);
+    r.tail.push_back('}');
+}
+
 }  // namespace
+
+void append_token_json(std::string& out, const TokenPtr& token, std::string_view resource,
+                       std::int64_t now_unix) {
+    // Per thread, so several I/O threads never share (or lock) a slot. Direct-mapped on the
+    // token's address: the few tokens a node serves hot stay rendered.
+    constexpr std::size_t kSlots = 32;
+    thread_local std::array<Rendered, kSlots> memo;
+    Rendered& slot = memo[std::hash<const Token*>{}(token.get()) / alignof(Token) % kSlots];
+    if (slot.token != token || slot.resource != resource) {
+        render(slot, token, resource);
+    }
+    out.reserve(out.size() + slot.head.size() + slot.tail.size() + 20);
+    out.append(slot.head);
+    append_int(out, std::max<std::int64_t>(0, token->expires_on - now_unix));
+    out.append(slot.tail);
+}
+
+std::string token_json(const TokenPtr& token, std::string_view resource, std::int64_t now_unix) {
+    std::string out;
+    append_token_json(out, token, resource, now_unix);
+    return out;
+}
 
 void append_token_json(std::string& out, const Token& token, std::string_view resource,
                        std::int64_t now_unix) {

@@ -259,8 +259,18 @@ RoutedTarget route(std::string_view target) {
 
 namespace {
 
+/// True when `s` has no escape and no '+' (decoding would change nothing). A plain loop:
+/// string_view::find_first_of calls memchr once per byte.
+bool is_plain(std::string_view s) noexcept {
+    return std::none_of(s.begin(), s.end(), [](char c) { return c == '%' || c == '+'; });
+}
+
 /// Go's `QueryUnescape` into `out`; false on an invalid escape.
 bool query_unescape(std::string_view in, std::string& out) {
+    if (is_plain(in)) {
+        out.assign(in);  // the usual case: nothing to decode
+        return true;
+    }
     out.clear();
     out.reserve(in.size());
     for (std::size_t i = 0; i < in.size(); ++i) {
@@ -288,6 +298,9 @@ bool query_unescape(std::string_view in, std::string& out) {
 /// Whether the encoded key decodes to `name`; `valid` false on an invalid escape.
 bool key_equals(std::string_view encoded, std::string_view name, bool& valid) noexcept {
     valid = true;
+    if (is_plain(encoded)) {
+        return encoded == name;  // the usual case: a plain key
+    }
     std::size_t j = 0;
     bool equal = true;
     for (std::size_t i = 0; i < encoded.size(); ++i) {

@@ -617,9 +617,14 @@ asio::awaitable<void> refuse(StatePtr st, tcp::socket socket) {
     stream.socket().close(ec);
 }
 
-/// A new strand for a connection. Over an io_context's own executor when that is what we were
-/// given, which saves a layer of type erasure on every completion.
-asio::any_io_executor connection_strand(const asio::any_io_executor& executor) {
+/// The executor of a new connection: a strand of its own unless one I/O thread runs everything.
+/// The strand is over the io_context's own executor when that is what we were given, which saves
+/// a layer of type erasure on every completion.
+asio::any_io_executor connection_executor(const State& st) {
+    const asio::any_io_executor& executor = st.executor;
+    if (!st.settings.strand_per_connection) {
+        return executor;
+    }
     if (const auto* io = executor.target<asio::io_context::executor_type>()) {
         return asio::make_strand(*io);
     }
@@ -629,7 +634,7 @@ asio::any_io_executor connection_strand(const asio::any_io_executor& executor) {
 asio::awaitable<void> accept_loop(StatePtr st) {
     while (!st->stopping.load(std::memory_order_acquire)) {
         auto [ec, socket] =
-            co_await st->acceptor.async_accept(connection_strand(st->executor), kUseTuple);
+            co_await st->acceptor.async_accept(connection_executor(*st), kUseTuple);
         if (st->stopping.load(std::memory_order_acquire) || !st->acceptor.is_open()) {
             break;
         }

@@ -1,6 +1,7 @@
 // NMI's texts for denials and its client-ID redaction. Kept apart from resolver.cpp because
 // these allocate and run only on the (rare) error path.
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -133,6 +134,26 @@ std::string redact(std::string_view client_id) {
     // NMI: regexp `^(\S{4})(\S|\s)*(\S{4})$` replaced by `$1##### REDACTED #####$3`, so a
     // value is redacted only when it has at least 8 runes and its first and last 4 runes are
     // not white space; anything else is returned unchanged (the regexp does not match).
+    // Client IDs are ASCII GUIDs: one rune per byte, no index of rune starts needed.
+    if (std::all_of(client_id.begin(), client_id.end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+        const std::size_t n = client_id.size();
+        if (n < 2 * kRedactKeep) {
+            return std::string{client_id};
+        }
+        for (std::size_t i = 0; i < kRedactKeep; ++i) {
+            if (is_regex_space(static_cast<unsigned char>(client_id[i])) ||
+                is_regex_space(static_cast<unsigned char>(client_id[n - 1 - i]))) {
+                return std::string{client_id};
+            }
+        }
+        std::string out;
+        out.reserve(2 * kRedactKeep + kRedactedMarker.size());
+        out.append(client_id.substr(0, kRedactKeep));
+        out.append(kRedactedMarker);
+        out.append(client_id.substr(n - kRedactKeep));
+        return out;
+    }
     std::vector<std::size_t> starts;
     starts.reserve(client_id.size());
     for (std::size_t i = 0; i < client_id.size(); i += rune_length(client_id, i)) {

@@ -26,6 +26,10 @@ struct HttpServerSettings {
     Millis idle_timeout{90'000};      ///< keep-alive connection with no request
     Millis write_timeout{10'000};
     bool reuse_port = true;  ///< SO_REUSEPORT (zero-gap restart)
+    /// A strand per connection, needed when several threads run the executor. With one I/O
+    /// thread (the default) the app turns it off: each completion then skips the strand's
+    /// queue and lock.
+    bool strand_per_connection = true;
 };
 
 struct AdminSettings {
@@ -68,6 +72,12 @@ struct PodSettings {
     Millis poll_interval{1'000};       ///< re-read the source this often
     Millis refresh_deadline{2'000};    ///< a miss waits this long for the coalesced refresh
     Millis min_refresh_interval{100};  ///< misses within this of the last read reuse it
+    /// --pod-freshness: PodIndex::find_fresh never answers from a source read that started
+    /// this long or longer before the request (0: no bound). Traffic refreshes at half of it.
+    Millis freshness{1'000};
+    /// --kubelet-poll-interval: `app` gives it to the index as `poll_interval` when the pod
+    /// source is the kubelet (the index itself reads only `poll_interval`).
+    Millis kubelet_poll_interval{1'000};
 };
 
 /// CRD snapshot (module `crd`).

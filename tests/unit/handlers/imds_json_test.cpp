@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,29 @@ TEST(TokenJson, NmiFieldOrderAllStringsAndTimeLeftAtServing) {
                     R"("resource":"https://vault.azure.net","token_type":"Bearer"})");
     EXPECT_NE(token_json(t, "r", 1'800'000'000).find(R"("expires_in":"0")"), std::string::npos);
     EXPECT_FALSE(nlohmann::json::parse(token_json(t, "a\"b", 0), nullptr, false).is_discarded());
+}
+
+TEST(TokenJson, MemoisedRenderingMatchesFreshRenderingAsTimeAndResourceChange) {
+    auto make = [](std::string access, std::int64_t expires_on) {
+        auto t = std::make_shared<Token>();
+        t->access_token = std::move(access);
+        t->expires_on = expires_on;
+        t->not_before = expires_on - 3600;
+        return TokenPtr{std::move(t)};
+    };
+    const TokenPtr a = make("tok\"en-a", 1'700'003'600);
+    const TokenPtr b = make("token-b", 1'700'007'200);
+    for (std::int64_t now : {1'700'000'000, 1'700'000'001, 1'700'003'599, 1'700'009'000}) {
+        for (const TokenPtr& t : {a, b, a}) {
+            for (std::string_view resource : {"https://vault.azure.net", "r\"2", ""}) {
+                EXPECT_EQ(token_json(t, resource, now), token_json(*t, resource, now))
+                    << t->access_token << " " << resource << " " << now;
+            }
+        }
+    }
+    std::string host_body = "{\"token\":";
+    append_token_json(host_body, a, "x", 1'700'003'000);
+    EXPECT_EQ(host_body, "{\"token\":" + token_json(*a, "x", 1'700'003'000));
 }
 
 TEST(ErrorJson, FlatOAuthShape) {
