@@ -7,8 +7,13 @@ packages=(
     build-essential cmake ccache clang clang-format clang-tidy pkg-config
     libboost1.81-all-dev libssl-dev libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev
     prometheus-cpp-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
-    curl wrk nginx-light procps iproute2 python3
+    curl wrk nginx-light procps iproute2 python3 python3-yaml python3-jsonschema
 )
+# The fake API server's fidelity test runs a real kubectl. Debian's kubernetes-client provides
+# one; a machine that already has kubectl from elsewhere keeps it (the two packages conflict).
+if ! command -v kubectl >/dev/null 2>&1; then
+    packages+=(kubernetes-client)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
