@@ -122,6 +122,9 @@ struct Daemon::Impl {
     void register_metrics() {
         metrics.add_gauge("nmid_ready", "1 when pods and CRDs are loaded and the listener accepts",
                           [this] { return ready() && listening ? 1.0 : 0.0; });
+        metrics.add_gauge("nmid_assignment_waiters",
+                          "Standard mode: token requests waiting for MIC's AzureAssignedIdentity",
+                          [this] { return static_cast<double>(crd_store.waiters()); });
         metrics.add_gauge("nmid_token_cache_entries", "Tokens held in the cache",
                           [this] { return static_cast<double>(cache.stats().entries); });
         metrics.add_gauge("nmid_token_cache_inflight", "Upstream token fetches in flight",

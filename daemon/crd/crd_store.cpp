@@ -1,8 +1,25 @@
 #include "nmid/crd/crd_store.hpp"
 
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <utility>
 
 namespace nmid {
+
+namespace asio = boost::asio;
+
+/// One suspended wait_newer: a timer that never expires by itself, cancelled (on its own
+/// executor) by publish.
+struct CrdStore::Waiter {
+    explicit Waiter(const asio::any_io_executor& ex)
+        : timer(ex, asio::steady_timer::time_point::max()) {}
+    asio::steady_timer timer;
+};
 
 CrdStore::CrdStore() : snapshot_(std::make_shared<const CrdSnapshot>()) {}
 
@@ -17,6 +34,16 @@ void CrdStore::publish(CrdSnapshotPtr snapshot) {
     snapshot_.store(std::move(snapshot), std::memory_order_release);
     // After the store: whoever sees the new generation also sees the new snapshot.
     generation_.fetch_add(1, std::memory_order_acq_rel);
+    std::vector<std::shared_ptr<Waiter>> woken;
+    {
+        const std::lock_guard lock{waiters_mutex_};
+        woken.swap(waiters_);
+    }
+    for (auto& w : woken) {
+        // A timer may only be touched from its own executor; the waiter may sit on another
+        // thread's strand.
+        asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+    }
 }
 
 bool CrdStore::ready() const noexcept {
@@ -25,6 +52,33 @@ bool CrdStore::ready() const noexcept {
 
 std::uint64_t CrdStore::generation() const noexcept {
     return generation_.load(std::memory_order_acquire);
+}
+
+std::size_t CrdStore::waiters() const {
+    const std::lock_guard lock{waiters_mutex_};
+    return waiters_.size();
+}
+
+asio::awaitable<std::uint64_t> CrdStore::wait_newer(std::uint64_t seen, Clock& clock,
+                                                    SteadyTime deadline) {
+    using asio::experimental::awaitable_operators::operator||;
+    auto waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
+    {
+        // Registered before the check, under the lock publish takes: a publish either is
+        // seen by the check or finds this waiter.
+        const std::lock_guard lock{waiters_mutex_};
+        if (generation() > seen || clock.steady_now() >= deadline) {
+            co_return generation();
+        }
+        waiters_.push_back(waiter);
+    }
+    co_await (waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable)) ||
+              clock.wait_until(deadline));
+    {
+        const std::lock_guard lock{waiters_mutex_};
+        std::erase(waiters_, waiter);
+    }
+    co_return generation();
 }
 
 }  // namespace nmid

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <boost/asio/awaitable.hpp>
+#include <charconv>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -200,6 +200,50 @@ asio::awaitable<HttpResponse> NmiHandler::handle(const HttpRequest& request) {
     co_return response;
 }
 
+/// A decision and the snapshot it points into.
+struct NmiHandler::Resolved {
+    CrdSnapshotPtr crds;
+    identity::Decision decision;
+};
+
+// Standard mode waits for MIC's assignment on snapshot publishes (watch events) instead of
+// NMI's 5 s polls: the answer comes the moment the assignment does. The budget is NMI's:
+// created x interval for an assignment to appear, (created + assigned) x interval once one is
+// `Created`. A pod no binding selects gets no assignment from MIC and is answered at once.
+asio::awaitable<NmiHandler::Resolved> NmiHandler::resolve_waiting(
+    const PodInfo& pod, const identity::TokenQuery& query) {
+    const IdentitySettings& s = identity_settings_;
+    const SteadyTime started = deps_.clock.steady_now();
+    const SteadyTime created_by =
+        started + s.retry_attempts_for_created * s.find_identity_retry_interval;
+    const SteadyTime assigned_by =
+        created_by + s.retry_attempts_for_assigned * s.find_identity_retry_interval;
+    for (;;) {
+        const std::uint64_t generation = deps_.crds.generation();
+        Resolved r{deps_.crds.snapshot(), {}};
+        r.decision = identity::resolve(pod, *r.crds, query, s);
+        if (s.mode != OperationMode::standard ||
+            r.decision.kind != identity::DecisionKind::denied) {
+            co_return r;
+        }
+        SteadyTime deadline = started;
+        if (r.decision.reason == identity::DenyReason::assignment_pending) {
+            deadline = assigned_by;
+        } else if (r.decision.reason == identity::DenyReason::no_assignment &&
+                   identity::assignment_expected(pod, *r.crds, s)) {
+            deadline = created_by;
+        }
+        if (deps_.clock.steady_now() >= deadline) {
+            co_return r;
+        }
+        const std::uint64_t seen =
+            co_await deps_.crds.wait_newer(generation, deps_.clock, deadline);
+        if (seen == generation) {
+            co_return r;  // the deadline passed (or the wait was cancelled): the denial stands
+        }
+    }
+}
+
 // The bound identity's token: a hit without suspending when cached, the full path otherwise.
 // Records the redacted identity and the cache outcome for the audit line. (No conditional
 // expression around the co_await: g++ 12 mis-destroys class temporaries of `c ? x : co_await y`.)
@@ -255,10 +299,10 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std:
     ctx.pod_namespace = pod.namespace_name;
     ctx.pod_name = pod.name;
 
-    const CrdSnapshotPtr crds = deps_.crds.snapshot();  // keeps decision.identity alive
     const identity::TokenQuery query_ids{client_id, resource_id, object_id};
-    const identity::Decision decision =
-        identity::resolve(pod, *crds, query_ids, identity_settings_);
+    // `resolved.crds` keeps decision.identity alive.
+    const Resolved resolved = co_await resolve_waiting(pod, query_ids);
+    const identity::Decision& decision = resolved.decision;
     if (decision.kind == identity::DecisionKind::excepted) {
         ctx.identity = "excepted";
         co_return co_await proxy(request, ctx);
@@ -310,10 +354,9 @@ asio::awaitable<HttpResponse> NmiHandler::host_token(const HttpRequest& request,
     const std::string& client_id = params.client_id;
     const std::string& resource_id = params.resource_id;
     const PodInfo& pod = **found;
-    const CrdSnapshotPtr crds = deps_.crds.snapshot();
     const identity::TokenQuery query_ids{client_id, resource_id, {}};
-    const identity::Decision decision =
-        identity::resolve(pod, *crds, query_ids, identity_settings_);
+    const Resolved resolved = co_await resolve_waiting(pod, query_ids);
+    const identity::Decision& decision = resolved.decision;
     // NMI's host endpoint never serves exceptions: an excepted pod has no identity here.
     if (decision.kind != identity::DecisionKind::bound) {
         const auto reason = decision.kind == identity::DecisionKind::denied

@@ -214,6 +214,18 @@ Decision resolve(const PodInfo& pod, const CrdSnapshot& crds, const TokenQuery& 
                : resolve_standard(pod, crds, selector, settings);
 }
 
+bool assignment_expected(const PodInfo& pod, const CrdSnapshot& crds,
+                         const IdentitySettings& settings) {
+    const auto label = pod.labels.find("aadpodidbinding");
+    if (label == pod.labels.end() || label->second.empty()) {
+        return false;
+    }
+    return std::any_of(crds.bindings.begin(), crds.bindings.end(), [&](const auto& b) {
+        return b.selector == label->second &&
+               (!settings.force_namespaced || b.meta.namespace_name == pod.namespace_name);
+    });
+}
+
 bool is_excepted(const PodInfo& pod, const std::vector<AzurePodIdentityException>& exceptions) {
     for (const auto& exception : in_namespace(exceptions, pod.namespace_name)) {
         for (const auto& [key, value] : exception.pod_labels) {

@@ -1,9 +1,13 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <vector>
 
+#include "nmid/core/clock.hpp"
 #include "nmid/model/crd.hpp"
 
 namespace nmid {
@@ -30,9 +34,23 @@ public:
     /// Number of publishes so far (0: not ready). Thread-safe.
     [[nodiscard]] std::uint64_t generation() const noexcept;
 
+    /// Suspends until a snapshot newer than generation `seen` is published (at once when
+    /// one already is) or `clock` reaches `deadline`, whichever comes first; returns the
+    /// generation then current. Standard mode waits here for MIC's assignment instead of
+    /// polling. Executor: the caller's (a publish from another thread wakes it through a
+    /// post). Cancellation: per-operation cancellation returns early. Never throws.
+    boost::asio::awaitable<std::uint64_t> wait_newer(std::uint64_t seen, Clock& clock,
+                                                     SteadyTime deadline);
+
+    /// Coroutines suspended in wait_newer now. Thread-safe.
+    [[nodiscard]] std::size_t waiters() const;
+
 private:
+    struct Waiter;
     std::atomic<CrdSnapshotPtr> snapshot_;
     std::atomic<std::uint64_t> generation_{0};
+    mutable std::mutex waiters_mutex_;
+    std::vector<std::shared_ptr<Waiter>> waiters_;
 };
 
 }  // namespace nmid

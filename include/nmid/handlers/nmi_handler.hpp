@@ -5,6 +5,7 @@
 
 #include "nmid/config/settings.hpp"
 #include "nmid/http/message.hpp"
+#include "nmid/identity/resolver.hpp"
 #include "nmid/token/token_cache.hpp"
 
 namespace nmid {
@@ -44,6 +45,9 @@ public:
     struct Context;  ///< per-request facts for the audit line (defined in the .cpp)
 
 private:
+    struct Resolved;
+    boost::asio::awaitable<Resolved> resolve_waiting(const PodInfo& pod,
+                                                     const identity::TokenQuery& query);
     boost::asio::awaitable<CacheResult> fetch_token(const AzureIdentity& id, Context& ctx);
     boost::asio::awaitable<http::HttpResponse> token(const http::HttpRequest& request,
                                                      std::string_view query, Context& ctx);

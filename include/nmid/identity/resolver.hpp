@@ -58,6 +58,13 @@ struct Decision {
 [[nodiscard]] Decision resolve(const PodInfo& pod, const CrdSnapshot& crds,
                                const TokenQuery& query, const IdentitySettings& settings);
 
+/// Standard mode: true when MIC is expected to assign an identity to the pod, i.e. some
+/// AzureIdentityBinding's selector equals the pod's `aadpodidbinding` label (in the pod's
+/// namespace only with `force_namespaced`). A denial for a pod MIC will not serve is answered
+/// at once; only an expected assignment is worth waiting for.
+[[nodiscard]] bool assignment_expected(const PodInfo& pod, const CrdSnapshot& crds,
+                                       const IdentitySettings& settings);
+
 /// True when any exception in the pod's namespace matches the pod (NMI's matching).
 [[nodiscard]] bool is_excepted(const PodInfo& pod,
                                const std::vector<AzurePodIdentityException>& exceptions);

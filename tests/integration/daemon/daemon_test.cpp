@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/http_get.hpp"
@@ -382,6 +383,61 @@ TEST_F(Daemon, NotReadyAnswers503WithRetryAfterUntilPodsAreLoaded) {
     auto late = token("127.0.0.2", kVault);
     ASSERT_TRUE(late);
     EXPECT_EQ(late->status, 200);
+}
+
+// Standard mode with NMI's default budget (16 x 5 s): a pod MIC will serve waits for its
+// assignment and is answered when it arrives (here: the CRD file gains it while the request
+// is pending); a pod no binding selects is answered at once instead of after 80 s. Both
+// requests run under http_request's 10 s client timeout, far inside the 80 s budget, so
+// an answer at all proves neither waited for the budget.
+TEST_F(Daemon, StandardModeAnswersWhenTheAssignmentArrivesAndUnselectedPodsAtOnce) {
+    start_emulator();
+    start_nmid({"--operation-mode=standard", "--find-identity-retry-interval=5"});
+
+    auto unbound = token("127.0.0.3", kVault);
+    ASSERT_TRUE(unbound);
+    EXPECT_EQ(unbound->status, 404) << unbound->body;
+
+    std::optional<test::SimpleResponse> bound;
+    std::thread client{[&] { bound = token("127.0.0.2", kVault); }};
+    // Parked on the snapshot: the gauge says so (bounded: each probe is a round trip).
+    bool parked = false;
+    for (int i = 0; i < 2000 && !parked; ++i) {
+        auto m = test::http_get("127.0.0.1", metrics_port_, "/metrics");
+        parked = m && m->body.find("\nnmid_assignment_waiters 1") != std::string::npos;
+    }
+    ASSERT_TRUE(parked);
+    const std::string assignment = R"(---
+apiVersion: aadpodidentity.k8s.io/v1
+kind: AzureAssignedIdentity
+metadata:
+  name: demo-default-kv-reader
+  namespace: default
+  labels: {nodename: node-1}
+spec:
+  azureIdentityRef:
+    metadata: {name: kv-reader, namespace: default}
+    spec:
+      type: 0
+      clientID: )" + kClientId + R"(
+      resourceID: )" + kResourceId + R"(
+  azureBindingRef:
+    metadata: {name: kv-reader-binding, namespace: default}
+    spec: {azureIdentity: kv-reader, selector: kv-reader}
+  pod: demo
+  podNamespace: default
+  nodename: node-1
+status: {status: Assigned}
+)";
+    {
+        std::ofstream out(dir_ / "crds.next");
+        out << read_file(dir_ / "crds.yaml") << assignment;
+    }
+    fs::rename(dir_ / "crds.next", dir_ / "crds.yaml");
+    client.join();
+    ASSERT_TRUE(bound) << nmid_->output();
+    EXPECT_EQ(bound->status, 200) << bound->body;
+    EXPECT_EQ(body_json(*bound)["resource"], "https://vault.azure.net");
 }
 
 TEST_F(Daemon, AdminEndpointsServeHealthReadinessAndNmiMetrics) {

@@ -3,7 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <optional>
 #include <thread>
+
+#include "support/manual_clock.hpp"
 
 namespace nmid {
 namespace {
@@ -74,6 +80,90 @@ TEST(CrdStore, ReadersOnOtherThreadsAlwaysSeeACompleteSnapshot) {
     EXPECT_EQ(bad.load(), 0);
     EXPECT_EQ(store.generation(), static_cast<std::uint64_t>(kPublishes));
     EXPECT_EQ(store.snapshot()->identities.at(0).meta.name, std::to_string(kPublishes - 1));
+}
+
+}  // namespace
+}  // namespace nmid
+
+namespace nmid {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct WaitNewer : ::testing::Test {
+    boost::asio::io_context ioc;
+    test::ManualClock clock;
+    CrdStore store;
+    std::optional<std::uint64_t> result;
+
+    void start(std::uint64_t seen, std::chrono::nanoseconds budget) {
+        boost::asio::co_spawn(
+            ioc,
+            [this, seen, budget]() -> boost::asio::awaitable<void> {
+                result = co_await store.wait_newer(
+                    seen, clock,
+                    clock.steady_now() + std::chrono::duration_cast<SteadyTime::duration>(budget));
+            },
+            boost::asio::detached);
+        ioc.poll();
+    }
+};
+
+TEST_F(WaitNewer, ReturnsAtOnceWhenANewerSnapshotIsAlreadyThere) {
+    store.publish(snapshot_with_identity("one"));
+    start(0, 10s);
+    ASSERT_TRUE(result.has_value());
+    EXPECT_EQ(*result, 1U);
+    EXPECT_EQ(store.waiters(), 0U);
+}
+
+TEST_F(WaitNewer, WakesOnThePublishNotOnTheClock) {
+    store.publish(snapshot_with_identity("one"));
+    start(1, 80s);
+    EXPECT_FALSE(result.has_value());
+    EXPECT_EQ(store.waiters(), 1U);
+    clock.advance(79s);
+    ioc.poll();
+    EXPECT_FALSE(result.has_value());
+    store.publish(snapshot_with_identity("two"));
+    ioc.poll();
+    ASSERT_TRUE(result.has_value());
+    EXPECT_EQ(*result, 2U);
+    EXPECT_EQ(store.waiters(), 0U);
+    EXPECT_EQ(clock.waiters(), 0U);  // the deadline wait was cancelled, not left behind
+}
+
+TEST_F(WaitNewer, GivesUpAtTheDeadlineWithTheSameGeneration) {
+    store.publish(snapshot_with_identity("one"));
+    start(1, 5s);
+    clock.advance(4s);
+    ioc.poll();
+    EXPECT_FALSE(result.has_value());
+    clock.advance(1s);
+    ioc.poll();
+    ASSERT_TRUE(result.has_value());
+    EXPECT_EQ(*result, 1U);
+    EXPECT_EQ(store.waiters(), 0U);
+}
+
+TEST_F(WaitNewer, APublishFromAnotherThreadWakesAllWaiters) {
+    store.publish(snapshot_with_identity("one"));
+    int woken = 0;
+    for (int i = 0; i < 3; ++i) {
+        boost::asio::co_spawn(
+            ioc,
+            [&]() -> boost::asio::awaitable<void> {
+                co_await store.wait_newer(1, clock, clock.steady_now() + 60s);
+                ++woken;
+            },
+            boost::asio::detached);
+    }
+    ioc.poll();
+    EXPECT_EQ(store.waiters(), 3U);
+    std::thread publisher{[&] { store.publish(snapshot_with_identity("two")); }};
+    publisher.join();
+    ioc.run_for(5s);  // bounded safety net: returns as soon as the three waiters finished
+    EXPECT_EQ(woken, 3);
 }
 
 }  // namespace

@@ -256,6 +256,34 @@ TEST(Resolver, StandardModeTable) {
     }
 }
 
+TEST(Resolver, AssignmentExpectedOnlyWhenABindingSelectsThePod) {
+    CrdSnapshot crds;
+    crds.bindings = {binding("apps", "b", "id-a", "web"), binding("other", "c", "id-x", "jobs")};
+    IdentitySettings namespaced = standard();
+    namespaced.force_namespaced = true;
+    struct Row {
+        const char* name;
+        PodInfo pod;
+        bool any_namespace;
+        bool namespaced_only;
+    };
+    const std::vector<Row> rows = {
+        {"label matches a binding in its namespace", pod("apps", "p", {{"aadpodidbinding", "web"}}),
+         true, true},
+        {"label matches a binding elsewhere", pod("apps", "p", {{"aadpodidbinding", "jobs"}}), true,
+         false},
+        {"label matches nothing", pod("apps", "p", {{"aadpodidbinding", "nope"}}), false, false},
+        {"selector is exact", pod("apps", "p", {{"aadpodidbinding", "WEB"}}), false, false},
+        {"no label", pod("apps", "p"), false, false},
+        {"empty label", pod("apps", "p", {{"aadpodidbinding", ""}}), false, false},
+    };
+    for (const auto& r : rows) {
+        SCOPED_TRACE(r.name);
+        EXPECT_EQ(assignment_expected(r.pod, crds, standard()), r.any_namespace);
+        EXPECT_EQ(assignment_expected(r.pod, crds, namespaced), r.namespaced_only);
+    }
+}
+
 TEST(Resolver, StandardForceNamespacedDropsIdentitiesOfOtherNamespaces) {
     const CrdSnapshot crds = standard_snapshot();
     IdentitySettings settings = standard();
