@@ -9,11 +9,13 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -48,7 +50,9 @@ bool live(const PodInfo& pod) {
     return pod.phase.empty() || pod.phase == "Pending" || pod.phase == "Running";
 }
 
-bool indexable(const PodInfo& pod) { return !pod.host_network && live(pod); }
+bool indexable(const PodInfo& pod) {
+    return !pod.host_network && live(pod);
+}
 
 bool same_pod(const PodInfo& a, const PodInfo& b) {
     return a.namespace_name == b.namespace_name && a.name == b.name && a.uid == b.uid;
@@ -149,7 +153,15 @@ struct PodIndex::Core : std::enable_shared_from_this<PodIndex::Core> {
     std::atomic<std::uint64_t> failures{0};
     std::atomic<std::uint64_t> misses{0};
     std::atomic<std::uint64_t> coalesced{0};
+    std::atomic<std::uint64_t> stale_waits{0};
+    std::atomic<std::uint64_t> refreshes_ahead{0};
     std::atomic<SteadyTime::rep> last_refresh{0};
+    /// Start of the last successful read; stored after the snapshot it confirms, so a reader
+    /// that sees a time also sees that snapshot or a newer one.
+    std::atomic<SteadyTime::rep> fresh_as_of{SteadyTime::min().time_since_epoch().count()};
+    /// A refresh-ahead read was posted and has not completed: one post per read, not one
+    /// per request.
+    std::atomic<bool> ahead_pending{false};
 
     // Touched only on `executor`.
     std::shared_ptr<Flight> flight;  ///< the read planned or in progress, if any
@@ -179,6 +191,11 @@ struct PodIndex::Core : std::enable_shared_from_this<PodIndex::Core> {
             coalesced.fetch_add(1, std::memory_order_relaxed);
             return flight;
         }
+        return start_read();
+    }
+
+    // Plans a read; only when none is planned or in flight.
+    std::shared_ptr<Flight> start_read() {
         auto start = clock.steady_now();
         if (have_completed) {
             start = std::max(start, last_completed + settings.min_refresh_interval);
@@ -200,14 +217,15 @@ struct PodIndex::Core : std::enable_shared_from_this<PodIndex::Core> {
                 co_await self->clock.wait_until(start);
             }
             flight->seq = ++self->reads_started;
-            const auto deadline = self->clock.steady_now() + self->settings.refresh_deadline;
+            const auto started = self->clock.steady_now();
+            const auto deadline = started + self->settings.refresh_deadline;
             auto listed = co_await self->source.list(deadline);
             if (!listed) {
                 outcome = listed.error();
             } else if (!*listed) {
                 outcome = Errc::pod_source_failed;
             } else {
-                self->publish(std::move(*listed));
+                self->publish(std::move(*listed), started);
                 outcome = {};
             }
         } catch (const std::exception& e) {
@@ -218,11 +236,16 @@ struct PodIndex::Core : std::enable_shared_from_this<PodIndex::Core> {
         self->complete(*flight, outcome);
     }
 
-    void publish(std::shared_ptr<const PodList> list) {
+    // `started`: when the read began; the list shows the source as of then or later.
+    void publish(std::shared_ptr<const PodList> list, SteadyTime started) {
         const auto current = snapshot.load(std::memory_order_acquire);
         if (current->list != list) {
             snapshot.store(build_snapshot(std::move(list)), std::memory_order_release);
         }
+        // Reads never overlap, so start times only grow; the max is for clarity.
+        const auto as_of = std::max(started.time_since_epoch().count(),
+                                    fresh_as_of.load(std::memory_order_relaxed));
+        fresh_as_of.store(as_of, std::memory_order_release);
         const auto now = clock.steady_now();
         last_refresh.store(now.time_since_epoch().count(), std::memory_order_relaxed);
         refreshes.fetch_add(1, std::memory_order_relaxed);
@@ -259,21 +282,73 @@ struct PodIndex::Core : std::enable_shared_from_this<PodIndex::Core> {
         if (flight.get() == &done_flight) {
             flight.reset();
         }
+        ahead_pending.store(false, std::memory_order_release);
         done_flight.result = outcome;
         done_flight.finished = true;
         done_flight.done.cancel();
     }
 
-    static asio::awaitable<Result<PodInfoPtr>> wait_and_find(std::shared_ptr<Core> self,
-                                                             IpKey key) {
+    // True when a request that arrived at `arrival` may be answered from the snapshot.
+    [[nodiscard]] bool fresh_for(SteadyTime arrival) const {
+        if (settings.freshness <= Millis::zero()) {
+            return true;
+        }
+        const SteadyTime as_of{SteadyTime::duration{fresh_as_of.load(std::memory_order_acquire)}};
+        return as_of > arrival - settings.freshness;
+    }
+
+    // The answer the snapshot can give, or nullopt when a read must come first.
+    [[nodiscard]] std::optional<Result<PodInfoPtr>> usable(const IpKey& key, bool need_fresh,
+                                                           SteadyTime arrival) const {
+        if (need_fresh && !fresh_for(arrival)) {
+            return std::nullopt;
+        }
+        auto found = lookup(key);
+        if (!found && found.error() == Errc::pod_not_found) {
+            return std::nullopt;
+        }
+        return found;
+    }
+
+    // find_fresh()'s fast path; from any thread.
+    [[nodiscard]] std::optional<Result<PodInfoPtr>> try_fresh(const IpKey& key) {
+        const auto now = clock.steady_now();
+        auto answer = usable(key, /*need_fresh=*/true, now);
+        if (answer && settings.freshness > Millis::zero()) {
+            const SteadyTime as_of{
+                SteadyTime::duration{fresh_as_of.load(std::memory_order_relaxed)}};
+            if (as_of <= now - settings.freshness / 2) {
+                refresh_ahead();
+            }
+        }
+        return answer;
+    }
+
+    void refresh_ahead() {
+        if (ahead_pending.exchange(true, std::memory_order_acq_rel)) {
+            return;
+        }
+        asio::post(executor, [self = shared_from_this()] {
+            if (self->flight) {
+                return;  // the read in flight renews the snapshot (and clears the flag)
+            }
+            self->refreshes_ahead.fetch_add(1, std::memory_order_relaxed);
+            self->start_read();
+        });
+    }
+
+    // Waits for reads until the snapshot answers `key`. `need_fresh`: only from a snapshot
+    // fresh for a request that arrived at `arrival` (find_fresh); otherwise any (find_or_refresh).
+    static asio::awaitable<Result<PodInfoPtr>> wait_and_find(std::shared_ptr<Core> self, IpKey key,
+                                                             bool need_fresh, SteadyTime arrival) {
         co_await asio::this_coro::throw_if_cancelled(false);
         const auto deadline = self->clock.steady_now() + self->settings.refresh_deadline;
         const auto reads_at_miss = self->reads_started;
         for (;;) {
             // Looks again first: the snapshot may have changed while hopping executors or
             // during the previous read.
-            if (auto found = self->lookup(key); found || found.error() != Errc::pod_not_found) {
-                co_return found;
+            if (auto answer = self->usable(key, need_fresh, arrival)) {
+                co_return std::move(*answer);
             }
             auto flight = self->join_or_start();
             if (!flight->finished) {
@@ -288,11 +363,12 @@ struct PodIndex::Core : std::enable_shared_from_this<PodIndex::Core> {
             if (!flight->finished) {
                 co_return Errc::timeout;
             }
-            if (auto found = self->lookup(key); found || found.error() != Errc::pod_not_found) {
-                co_return found;
+            if (auto answer = self->usable(key, need_fresh, arrival)) {
+                co_return std::move(*answer);
             }
             if (flight->seq > reads_at_miss) {
-                // A read that started after the miss has answered: the IP is unknown.
+                // A read that started after the request has answered: it failed (a stale
+                // mapping is never served), or the IP is unknown.
                 if (!flight->result) {
                     co_return Errc::pod_source_failed;
                 }
@@ -311,7 +387,24 @@ struct PodIndex::Core : std::enable_shared_from_this<PodIndex::Core> {
             co_return found;
         }
         self->misses.fetch_add(1, std::memory_order_relaxed);
-        co_return co_await asio::co_spawn(executor, wait_and_find(self, key), asio::use_awaitable);
+        co_return co_await asio::co_spawn(
+            executor, wait_and_find(self, key, /*need_fresh=*/false, SteadyTime{}),
+            asio::use_awaitable);
+    }
+
+    static asio::awaitable<Result<PodInfoPtr>> find_fresh(asio::any_io_executor executor,
+                                                          std::shared_ptr<Core> self, IpKey key) {
+        const auto arrival = self->clock.steady_now();
+        if (auto answer = self->try_fresh(key)) {
+            co_return std::move(*answer);
+        }
+        if (self->fresh_for(arrival)) {
+            self->misses.fetch_add(1, std::memory_order_relaxed);
+        } else {
+            self->stale_waits.fetch_add(1, std::memory_order_relaxed);
+        }
+        co_return co_await asio::co_spawn(
+            executor, wait_and_find(self, key, /*need_fresh=*/true, arrival), asio::use_awaitable);
     }
 
     static asio::awaitable<Result<void>> refresh_once(std::shared_ptr<Core> self) {
@@ -366,6 +459,15 @@ asio::awaitable<Result<PodInfoPtr>> PodIndex::find_or_refresh(const asio::ip::ad
     return Core::find_or_refresh(executor_, core_, to_key(ip));
 }
 
+asio::awaitable<Result<PodInfoPtr>> PodIndex::find_fresh(const asio::ip::address& ip) {
+    // Not a coroutine itself: the key is computed before the caller's `ip` can go away.
+    return Core::find_fresh(executor_, core_, to_key(ip));
+}
+
+std::optional<Result<PodInfoPtr>> PodIndex::try_find_fresh(const asio::ip::address& ip) {
+    return core_->try_fresh(to_key(ip));
+}
+
 asio::awaitable<Result<void>> PodIndex::refresh() {
     return asio::co_spawn(executor_, Core::refresh_once(core_), asio::use_awaitable);
 }
@@ -387,8 +489,12 @@ PodIndexStats PodIndex::stats() const {
     s.refresh_failures = core_->failures.load(std::memory_order_relaxed);
     s.misses = core_->misses.load(std::memory_order_relaxed);
     s.coalesced_waiters = core_->coalesced.load(std::memory_order_relaxed);
+    s.stale_waits = core_->stale_waits.load(std::memory_order_relaxed);
+    s.refreshes_ahead = core_->refreshes_ahead.load(std::memory_order_relaxed);
     s.last_refresh =
         SteadyTime{SteadyTime::duration{core_->last_refresh.load(std::memory_order_relaxed)}};
+    s.fresh_as_of =
+        SteadyTime{SteadyTime::duration{core_->fresh_as_of.load(std::memory_order_relaxed)}};
     return s;
 }
 

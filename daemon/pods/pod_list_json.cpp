@@ -23,17 +23,34 @@ using Json = nlohmann::json;
     } while (false)
 
 // Where a container sits in a pod list; decides which keys are worth keeping.
-enum class Ctx : std::uint8_t { root, items, item, metadata, spec, status, all };
+enum class Ctx : std::uint8_t {
+    root,
+    list_metadata,
+    items,
+    item,
+    metadata,
+    spec,
+    status,
+    event,
+    all
+};
 
 bool wanted(Ctx ctx, std::string_view key) {
     switch (ctx) {
         case Ctx::root:
-            return key == "kind" || key == "items" || key == "message";
+            return key == "kind" || key == "items" || key == "message" || key == "metadata";
+        case Ctx::list_metadata:
+            return key == "resourceVersion";
+        case Ctx::event:
+            return key == "type" || key == "object";
         case Ctx::item:
-            return key == "kind" || key == "metadata" || key == "spec" || key == "status";
+            // code/message: the Status object of a watch ERROR event.
+            return key == "kind" || key == "metadata" || key == "spec" || key == "status" ||
+                   key == "code" || key == "message";
         case Ctx::metadata:
             return key == "name" || key == "namespace" || key == "uid" || key == "labels" ||
-                   key == "deletionTimestamp" || key == "ownerReferences";
+                   key == "deletionTimestamp" || key == "ownerReferences" ||
+                   key == "resourceVersion";
         case Ctx::spec:
             return key == "serviceAccountName" || key == "serviceAccount" || key == "hostNetwork";
         case Ctx::status:
@@ -48,7 +65,12 @@ bool wanted(Ctx ctx, std::string_view key) {
 Ctx child_ctx(Ctx parent, std::string_view key) {
     switch (parent) {
         case Ctx::root:
+            if (key == "metadata") {
+                return Ctx::list_metadata;
+            }
             return key == "items" ? Ctx::items : Ctx::all;
+        case Ctx::event:
+            return key == "object" ? Ctx::item : Ctx::all;
         case Ctx::items:
             return Ctx::item;
         case Ctx::item:
@@ -73,6 +95,8 @@ Ctx child_ctx(Ctx parent, std::string_view key) {
 // nesting depth costs heap, never stack.
 class FilteringSax final : public nlohmann::json_sax<Json> {
 public:
+    explicit FilteringSax(Ctx root_ctx = Ctx::root) : root_ctx_(root_ctx) {}
+
     bool null() override { return put(Json(nullptr)); }
     bool boolean(bool v) override { return put(Json(v)); }
     bool number_integer(number_integer_t v) override { return put(Json(v)); }
@@ -148,7 +172,7 @@ private:
             skip_depth_ = 1;
             return true;
         }
-        Ctx ctx = Ctx::root;
+        Ctx ctx = root_ctx_;
         if (!stack_.empty()) {
             const Frame& parent = stack_.back();
             ctx = child_ctx(parent.ctx, parent.node->is_array() ? std::string_view{} : key_);
@@ -167,6 +191,7 @@ private:
         return true;
     }
 
+    Ctx root_ctx_;
     Json root_;
     std::vector<Frame> stack_;
     std::string key_;
@@ -257,6 +282,91 @@ public:
             }
         }
         return list;
+    }
+
+    // The list's metadata.resourceVersion: where a watch starts ("" when absent, as in the
+    // kubelet's list). Called after walk() succeeded on the same root.
+    Result<std::string> list_resource_version(const Json& root) {
+        item_.clear();
+        pod_name_.clear();
+        std::string rv;
+        if (const Json* meta = field(root, "metadata")) {
+            if (!meta->is_object()) {
+                return fail("metadata", expected("object", *meta));
+            }
+            NMID_PODS_TRY(opt_string(*meta, "resourceVersion", "metadata.resourceVersion", rv));
+        }
+        return rv;
+    }
+
+    Result<PodWatchEvent> event(const Json& root) {
+        item_.clear();
+        pod_name_.clear();
+        if (!root.is_object()) {
+            return fail("", std::string{"expected a watch event object, got "} +
+                                std::string{type_name(root)});
+        }
+        const Json* type = field(root, "type");
+        if (type == nullptr) {
+            return fail("type", "missing");
+        }
+        if (!type->is_string()) {
+            return fail("type", expected("string", *type));
+        }
+        PodWatchEvent ev;
+        const auto& t = type->get_ref<const std::string&>();
+        if (t == "ADDED") {
+            ev.type = PodWatchEvent::Type::added;
+        } else if (t == "MODIFIED") {
+            ev.type = PodWatchEvent::Type::modified;
+        } else if (t == "DELETED") {
+            ev.type = PodWatchEvent::Type::deleted;
+        } else if (t == "BOOKMARK") {
+            ev.type = PodWatchEvent::Type::bookmark;
+        } else if (t == "ERROR") {
+            ev.type = PodWatchEvent::Type::error;
+        } else {
+            return fail("type", "unknown watch event type " + t);
+        }
+        const Json* object = field(root, "object");
+        if (object == nullptr) {
+            return fail("object", "missing");
+        }
+        if (!object->is_object()) {
+            return fail("object", expected("object", *object));
+        }
+        item_ = "object";
+        if (ev.type == PodWatchEvent::Type::error) {
+            if (const Json* code = field(*object, "code")) {
+                if (!code->is_number_integer()) {
+                    return fail("code", expected("integer", *code));
+                }
+                const auto v = code->is_number_unsigned()
+                                   ? static_cast<std::int64_t>(
+                                         std::min<std::uint64_t>(code->get<std::uint64_t>(), 1000))
+                                   : code->get<std::int64_t>();
+                ev.status_code = v >= 0 && v < 1000 ? static_cast<int>(v) : 0;
+            }
+            NMID_PODS_TRY(opt_string(*object, "message", "message", ev.message));
+            ev.message = one_line(std::move(ev.message));
+            return ev;
+        }
+        if (const Json* metadata = field(*object, "metadata")) {
+            if (!metadata->is_object()) {
+                return fail("metadata", expected("object", *metadata));
+            }
+            NMID_PODS_TRY(opt_string(*metadata, "resourceVersion", "metadata.resourceVersion",
+                                     ev.resource_version));
+        }
+        if (ev.type == PodWatchEvent::Type::bookmark) {
+            return ev;  // only the resourceVersion of a bookmark means anything
+        }
+        bool is_pod = true;
+        NMID_PODS_TRY(parse_item(*object, ev.pod, is_pod));
+        if (!is_pod) {
+            return fail("kind", "expected Pod");
+        }
+        return ev;
     }
 
 private:
@@ -463,11 +573,11 @@ private:
 
 #undef NMID_PODS_TRY
 
-}  // namespace
-
-Result<PodList> parse_pod_list(std::string_view json, std::string* error_detail) {
+// Runs the filtering parser over `json` from `root_ctx`, then `walk` over the kept tree.
+template <class T, class Walk>
+Result<T> parse_with(std::string_view json, Ctx root_ctx, std::string* error_detail, Walk walk) {
     try {
-        FilteringSax sax;
+        FilteringSax sax{root_ctx};
         if (!Json::sax_parse(json.begin(), json.end(), &sax, Json::input_format_t::json,
                              /*strict=*/true)) {
             if (error_detail != nullptr) {
@@ -475,7 +585,8 @@ Result<PodList> parse_pod_list(std::string_view json, std::string* error_detail)
             }
             return Errc::parse_error;
         }
-        return Walker{error_detail}.walk(sax.root());
+        Walker walker{error_detail};
+        return walk(walker, sax.root());
     } catch (const std::exception& e) {
         // Defensive: the parser reports errors through the SAX handler and the walker checks
         // every type before reading it, so nothing here is expected to throw.
@@ -484,6 +595,33 @@ Result<PodList> parse_pod_list(std::string_view json, std::string* error_detail)
         }
         return Errc::parse_error;
     }
+}
+
+}  // namespace
+
+Result<PodList> parse_pod_list(std::string_view json, std::string* error_detail) {
+    return parse_with<PodList>(json, Ctx::root, error_detail,
+                               [](Walker& w, const Json& root) { return w.walk(root); });
+}
+
+Result<PodListPage> parse_pod_list_page(std::string_view json, std::string* error_detail) {
+    return parse_with<PodListPage>(json, Ctx::root, error_detail,
+                                   [](Walker& w, const Json& root) -> Result<PodListPage> {
+                                       auto list = w.walk(root);
+                                       if (!list) {
+                                           return list.error();
+                                       }
+                                       auto rv = w.list_resource_version(root);
+                                       if (!rv) {
+                                           return rv.error();
+                                       }
+                                       return PodListPage{std::move(*list), std::move(*rv)};
+                                   });
+}
+
+Result<PodWatchEvent> parse_pod_watch_event(std::string_view line, std::string* error_detail) {
+    return parse_with<PodWatchEvent>(line, Ctx::event, error_detail,
+                                     [](Walker& w, const Json& root) { return w.event(root); });
 }
 
 Result<std::shared_ptr<const PodList>> PodListDecoder::decode(std::string_view body,

@@ -26,6 +26,38 @@ namespace nmid {
 [[nodiscard]] Result<PodList> parse_pod_list(std::string_view json,
                                              std::string* error_detail = nullptr);
 
+/// An API-server pod list (`GET /api/v1/pods?...`): the pods and the list's
+/// `metadata.resourceVersion`, where the watch that follows starts ("" when absent).
+struct PodListPage {
+    PodList list;
+    std::string resource_version;
+};
+
+/// parse_pod_list() plus the list's resourceVersion. Pure; never throws.
+/// Errors: as parse_pod_list(), plus a non-string `metadata.resourceVersion`.
+[[nodiscard]] Result<PodListPage> parse_pod_list_page(std::string_view json,
+                                                      std::string* error_detail = nullptr);
+
+/// One event of a pod watch stream: `{"type":...,"object":...}` (one line of the stream).
+struct PodWatchEvent {
+    enum class Type { added, modified, deleted, bookmark, error };
+    Type type = Type::added;
+    /// `object.metadata.resourceVersion` (ADDED, MODIFIED, DELETED, BOOKMARK); opaque.
+    std::string resource_version;
+    /// ADDED, MODIFIED, DELETED: the pod as parse_pod_list() reads an item (the object of a
+    /// DELETED event is the pod's last state).
+    PodInfo pod;
+    int status_code = 0;  ///< ERROR: the Status object's `code` (410: resourceVersion expired)
+    std::string message;  ///< ERROR: the Status object's `message`, control characters blanked
+};
+
+/// Parses one watch event line. A BOOKMARK is read for its resourceVersion only (its object
+/// is a skeleton); an ERROR for its Status code and message. Pure; never throws.
+/// Errors: Errc::parse_error for invalid JSON, an unknown `type`, a missing or non-object
+/// `object`, an object of another kind than Pod, or a pod field as parse_pod_list() rejects.
+[[nodiscard]] Result<PodWatchEvent> parse_pod_watch_event(std::string_view line,
+                                                          std::string* error_detail = nullptr);
+
 /// Parses successive bodies of one polled source (kubelet `/pods`). A body byte-identical to
 /// the last one parsed returns the same pointer without parsing, so PodSource::list() can
 /// hand the index an unchanged pointer and both the parse (milliseconds for a full node) and

@@ -1,0 +1,98 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "nmid/config/settings.hpp"
+#include "nmid/core/clock.hpp"
+#include "nmid/kube/client.hpp"
+#include "nmid/pods/pod_source.hpp"
+
+namespace nmid {
+
+/// ApiServerPodSource's knobs (filled by `app`; defaults mirror client-go's Reflector).
+struct ApiServerPodSourceSettings {
+    std::string node_name;           ///< pods with this spec.nodeName (downward API NODE_NAME)
+    Millis list_deadline{30'000};    ///< one LIST request
+    Seconds watch_timeout_min{300};  ///< `timeoutSeconds` of a watch: uniform in [min, max)
+    Seconds watch_timeout_max{600};  ///< (so that nodes do not all reconnect at once)
+    Millis backoff_base{800};        ///< first retry delay after a failure, doubled per failure
+    Millis backoff_cap{30'000};
+    double jitter = 0.5;        ///< each delay is stretched by a uniform fraction in [0, jitter)
+    Millis short_watch{1'000};  ///< a watch that ends cleanly this fast with no event failed
+    std::uint64_t seed = 0;     ///< randomness of jitter and timeouts (0: std::random_device)
+};
+
+/// Counters for metrics. Thread-safe reads (relaxed).
+struct ApiServerPodSourceStats {
+    std::uint64_t lists = 0;           ///< successful LISTs
+    std::uint64_t list_failures = 0;   ///< failed LISTs (transport, status, parse)
+    std::uint64_t watches = 0;         ///< watch requests made
+    std::uint64_t watch_failures = 0;  ///< watches that ended in an error (resumed with backoff)
+    std::uint64_t expired = 0;         ///< relists because the resourceVersion expired (410)
+    std::uint64_t events = 0;          ///< watch events applied (bookmarks included)
+    std::size_t pods = 0;              ///< pods held
+    bool synced = false;               ///< the first LIST succeeded
+};
+
+/// PodSource over the API server: `GET /api/v1/pods?fieldSelector=spec.nodeName=<node>`, then
+/// a watch from the list's resourceVersion, as client-go's Reflector does:
+/// - ADDED/MODIFIED replace the pod (keyed by namespace/name), DELETED removes it, BOOKMARK
+///   only moves the resourceVersion; every event moves it (opaque strings, never compared).
+/// - 410 Gone, as the watch's HTTP status or as an ERROR event: relist at the last
+///   resourceVersion (`resourceVersionMatch=NotOlderThan`), and if that is 410 too, relist
+///   without one (a quorum read). The relist replaces the pods wholesale.
+/// - A stream cut by an error (transport, other ERROR event, a very short watch, 429): resume
+///   the watch from the last resourceVersion after a backoff (`backoff_base` doubling to
+///   `backoff_cap`, stretched by jitter, waited on the injected Clock). A failed LIST or
+///   another non-200 watch: back off, then relist. A clean end: watch again at once.
+/// The first LIST uses `resourceVersion=0` (served from the API server's watch cache). LIST
+/// bodies are parsed on `parse_executor`; watch events (small) on the source's executor.
+///
+/// run() drives all of this and must be running for list() to answer. The state lives on
+/// `executor` (a strand or a single-threaded io_context).
+///
+/// Lifetime: `client` and `clock` outlive the source and run(); list() calls in flight keep
+/// the source's state alive.
+class ApiServerPodSource final : public PodSource {
+public:
+    ApiServerPodSource(boost::asio::any_io_executor executor, kube::ApiServerClient& client,
+                       Clock& clock, boost::asio::any_io_executor parse_executor,
+                       ApiServerPodSourceSettings settings);
+    ~ApiServerPodSource() override;
+    ApiServerPodSource(const ApiServerPodSource&) = delete;
+    ApiServerPodSource& operator=(const ApiServerPodSource&) = delete;
+
+    /// The list+watch loop, until cancelled. `app` spawns it in its task group, before (or
+    /// together with) the pod index's run(); shutdown cancels it like the other tasks.
+    /// Failures are logged (once per episode and cause) and retried; it never returns an
+    /// error. Executor: any; the loop runs on the source's executor. Cancellation:
+    /// per-operation cancellation of the awaiting coroutine (closes the watch); returns
+    /// normally. Call it once.
+    boost::asio::awaitable<void> run();
+
+    /// The pods as the list+watch currently knows them; the same pointer while nothing that
+    /// nmid reads has changed. Waits (until `deadline`) for the first LIST, and while the
+    /// source is known to be behind: relisting, or backing off after a failure (the pod index
+    /// must not believe a snapshot fresh while the watch is down).
+    /// Executor: any; resumes on the caller's executor. Cancellation: abandons the wait
+    /// (Errc::cancelled). Errors: Errc::pod_source_failed (`deadline` passed while the source
+    /// is failing), Errc::timeout (`deadline` passed before the first LIST or a relist
+    /// completed), Errc::cancelled.
+    boost::asio::awaitable<Result<std::shared_ptr<const PodList>>> list(
+        SteadyTime deadline) override;
+
+    /// True once the first LIST succeeded. Thread-safe.
+    [[nodiscard]] bool synced() const noexcept;
+    [[nodiscard]] ApiServerPodSourceStats stats() const;
+
+private:
+    struct Core;
+    std::shared_ptr<Core> core_;
+};
+
+}  // namespace nmid
