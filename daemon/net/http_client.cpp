@@ -1,25 +1,33 @@
 #include "nmid/net/http_client.hpp"
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <cerrno>
 #include <deque>
 #include <mutex>
+#include <stdexcept>
+#include <type_traits>
 
 #include "ascii.hpp"
+#include "tls_context.hpp"
 
 namespace nmid::net {
 
@@ -31,8 +39,12 @@ using boost::system::error_code;
 
 namespace {
 
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+constexpr std::size_t kStreamBuffer = 16 * 1024;
 
 Errc classify(const error_code& ec) {
     if (ec == beast::error::timeout) {
@@ -69,6 +81,12 @@ void close_quietly(beast::tcp_stream& stream) {
     stream.socket().close(ignored);
 }
 
+// TLS connections are closed without close_notify: nothing is left to protect once the
+// exchange is over, and waiting for the peer's answer would need a deadline of its own.
+void close_quietly(TlsStream& stream) {
+    close_quietly(beast::get_lowest_layer(stream));
+}
+
 bool is_token(std::string_view s) {
     if (s.empty()) {
         return false;
@@ -100,6 +118,15 @@ bool valid(const ClientRequest& req) {
     });
 }
 
+template <class Message>
+void copy_header(const Message& res, ClientResponse& response) {
+    response.status = static_cast<int>(res.result_int());
+    response.headers.reserve(static_cast<std::size_t>(std::distance(res.begin(), res.end())));
+    for (const auto& field : res) {
+        response.headers.emplace_back(std::string{field.name_string()}, std::string{field.value()});
+    }
+}
+
 /// Outcome of one request/response exchange on one connection.
 struct Exchange {
     Result<ClientResponse> result{Errc::io_error};
@@ -107,10 +134,10 @@ struct Exchange {
     bool stale = false;     ///< failed at transport level before any response byte
 };
 
-asio::awaitable<Exchange> exchange(beast::tcp_stream& stream,
-                                   const http::request<http::string_body>& msg,
+template <class Stream>
+asio::awaitable<Exchange> exchange(Stream& stream, const http::request<http::string_body>& msg,
                                    std::size_t body_limit, SteadyTime deadline) {
-    stream.expires_at(deadline);
+    beast::get_lowest_layer(stream).expires_at(deadline);
     Exchange out;
     auto [write_ec, written] = co_await http::async_write(stream, msg, kUseTuple);
     (void)written;
@@ -136,16 +163,97 @@ asio::awaitable<Exchange> exchange(beast::tcp_stream& stream,
     }
     auto& res = parser.get();
     ClientResponse response;
-    response.status = static_cast<int>(res.result_int());
-    response.headers.reserve(static_cast<std::size_t>(std::distance(res.begin(), res.end())));
-    for (const auto& field : res) {
-        response.headers.emplace_back(std::string{field.name_string()}, std::string{field.value()});
-    }
+    copy_header(res, response);
     response.body = std::move(res.body());
     // Leftover bytes would belong to no request: such a connection is not reused.
     out.reusable = res.keep_alive() && !res.need_eof() && buffer.size() == 0;
     out.result = std::move(response);
     co_return out;
+}
+
+/// Outcome of one streamed exchange on one connection.
+struct StreamExchange {
+    Result<StreamedResponse> result{Errc::io_error};
+    bool reusable = false;
+    bool stale = false;
+};
+
+template <class Stream>
+asio::awaitable<StreamExchange> stream_exchange(Stream& stream,
+                                                const http::request<http::string_body>& msg,
+                                                std::size_t error_body_limit, SteadyTime deadline,
+                                                const BodyHandler& on_data) {
+    beast::get_lowest_layer(stream).expires_at(deadline);
+    StreamExchange out;
+    auto [write_ec, written] = co_await http::async_write(stream, msg, kUseTuple);
+    (void)written;
+    if (write_ec) {
+        out.result = classify(write_ec);
+        out.stale = out.result.error() == Errc::io_error;
+        co_return out;
+    }
+    beast::flat_buffer buffer;
+    http::response_parser<http::buffer_body> parser;
+    parser.header_limit(kHeaderLimit);
+    parser.body_limit(boost::none);  // a watch is unbounded; error bodies are bounded below
+    auto [header_ec, header_read] =
+        co_await http::async_read_header(stream, buffer, parser, kUseTuple);
+    (void)header_read;
+    if (header_ec) {
+        out.result = classify(header_ec);
+        out.stale =
+            out.result.error() == Errc::io_error && !parser.got_some() && buffer.size() == 0;
+        co_return out;
+    }
+    StreamedResponse response;
+    copy_header(parser.get(), response.response);
+    const bool streamed = response.response.status == 200;
+    std::array<char, kStreamBuffer> chunk{};
+    while (!parser.is_done()) {
+        parser.get().body().data = chunk.data();
+        parser.get().body().size = chunk.size();
+        auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, kUseTuple);
+        (void)n;
+        if (ec == http::error::need_buffer) {
+            ec = {};
+        }
+        const std::size_t got = chunk.size() - parser.get().body().size;
+        if (got > 0) {
+            const std::string_view data{chunk.data(), got};
+            if (!streamed) {
+                if (response.response.body.size() + got > error_body_limit) {
+                    out.result = Errc::parse_error;
+                    co_return out;
+                }
+                response.response.body.append(data);
+            } else if (!on_data(data)) {
+                response.end = BodyEnd::stopped;
+                out.result = std::move(response);
+                co_return out;
+            }
+        }
+        if (ec) {
+            const Errc e = classify(ec);
+            if (e == Errc::timeout) {
+                // The header arrived: a watch that outlives its deadline ended, not failed.
+                response.end = BodyEnd::deadline;
+                out.result = std::move(response);
+            } else {
+                out.result = e;
+            }
+            co_return out;
+        }
+    }
+    const auto& res = parser.get();
+    out.reusable = res.keep_alive() && !res.need_eof() && buffer.size() == 0;
+    out.result = std::move(response);
+    co_return out;
+}
+
+bool is_ip_literal(std::string_view name) {
+    error_code ec;
+    (void)asio::ip::make_address(name, ec);
+    return !ec;
 }
 
 }  // namespace
@@ -172,26 +280,60 @@ struct HttpClient::Impl {
             address = parsed;
         }
         name = std::string{host};
+        const std::uint16_t default_port = settings.tls.enabled ? 443 : 80;
         if (!settings.host_header.empty()) {
             host_header = settings.host_header;
         } else {
             host_header = address && address->is_v6() ? "[" + name + "]" : name;
-            if (settings.port != 80) {
+            if (settings.port != default_port) {
                 host_header += ":" + std::to_string(settings.port);
             }
+        }
+        if (settings.tls.enabled) {
+            tls = detail::make_tls_context(settings.tls);
+            std::string_view server = settings.tls.server_name;
+            if (server.empty()) {
+                server = name;
+            } else if (server.size() > 2 && server.front() == '[' && server.back() == ']') {
+                server = server.substr(1, server.size() - 2);
+            }
+            server_name = std::string{server};
+            server_is_ip = is_ip_literal(server_name);
         }
     }
 
     /// Emplaces a connected stream into `out`, or returns why not (Errc::ok on success).
-    asio::awaitable<Errc> connect(std::optional<beast::tcp_stream>& out, SteadyTime deadline);
-    asio::awaitable<Result<ClientResponse>> run(const ClientRequest& req, SteadyTime deadline);
+    asio::awaitable<Errc> connect(std::optional<PlainStream>& out, SteadyTime deadline);
+    /// TCP connect plus TLS handshake and verification.
+    asio::awaitable<Errc> connect(std::optional<TlsStream>& out, SteadyTime deadline);
 
-    std::optional<beast::tcp_stream> take_idle() {
+    template <class Stream>
+    asio::awaitable<Result<ClientResponse>> run(const ClientRequest& req, SteadyTime deadline);
+    template <class Stream>
+    asio::awaitable<Result<StreamedResponse>> run_stream(const ClientRequest& req,
+                                                         SteadyTime deadline,
+                                                         const BodyHandler& on_data);
+
+    /// The request message, or Errc::bad_request.
+    [[nodiscard]] Result<http::request<http::string_body>> build(const ClientRequest& req) const;
+
+    template <class Stream>
+    std::deque<Stream>& pool() {
+        if constexpr (std::is_same_v<Stream, PlainStream>) {
+            return idle;
+        } else {
+            return idle_tls;
+        }
+    }
+
+    template <class Stream>
+    std::optional<Stream> take_idle() {
         const std::lock_guard lock{mutex};
-        while (!idle.empty()) {
-            beast::tcp_stream stream{std::move(idle.back())};
-            idle.pop_back();
-            if (looks_alive(stream.socket())) {
+        auto& streams = pool<Stream>();
+        while (!streams.empty()) {
+            Stream stream{std::move(streams.back())};
+            streams.pop_back();
+            if (looks_alive(beast::get_lowest_layer(stream).socket())) {
                 return stream;
             }
             close_quietly(stream);
@@ -199,20 +341,22 @@ struct HttpClient::Impl {
         return std::nullopt;
     }
 
-    void put_idle(beast::tcp_stream& stream) {
+    template <class Stream>
+    void put_idle(Stream& stream) {
         // Idle sockets carry no deadline: the next request sets its own.
-        stream.expires_never();
+        beast::get_lowest_layer(stream).expires_never();
         const std::lock_guard lock{mutex};
         if (settings.pool_size == 0) {
             close_quietly(stream);
             return;
         }
-        if (idle.size() >= settings.pool_size) {
+        auto& streams = pool<Stream>();
+        if (streams.size() >= settings.pool_size) {
             // The oldest idle connection is the likeliest to hit the server's idle timeout.
-            close_quietly(idle.front());
-            idle.pop_front();
+            close_quietly(streams.front());
+            streams.pop_front();
         }
-        idle.emplace_back(std::move(stream));
+        streams.emplace_back(std::move(stream));
     }
 
     template <class F>
@@ -226,15 +370,19 @@ struct HttpClient::Impl {
     std::optional<asio::ip::address> address;  ///< set when `host` is an IP literal
     std::string name;                          ///< host without IPv6 brackets
     std::string host_header;
+    std::shared_ptr<asio::ssl::context> tls;  ///< null: plain HTTP
+    std::string server_name;                  ///< verified name (TLS)
+    bool server_is_ip = false;                ///< verify an IP SAN, send no SNI
 
-    // Guards `idle` and `counters`: request() may run on several I/O threads at once.
+    // Guards `idle`, `idle_tls` and `counters`: request() may run on several I/O threads.
     mutable std::mutex mutex;
-    std::deque<beast::tcp_stream> idle;  ///< back() is the most recently used (LIFO)
+    std::deque<PlainStream> idle;  ///< back() is the most recently used (LIFO)
+    std::deque<TlsStream> idle_tls;
     HttpClientStats counters;
 };
 
 // Not Result<tcp_stream>: basic_stream's variadic constructor makes that result ambiguous.
-asio::awaitable<Errc> HttpClient::Impl::connect(std::optional<beast::tcp_stream>& out,
+asio::awaitable<Errc> HttpClient::Impl::connect(std::optional<PlainStream>& out,
                                                 SteadyTime deadline) {
     const auto connect_deadline =
         std::min(deadline, std::chrono::steady_clock::now() + settings.connect_timeout);
@@ -271,18 +419,62 @@ asio::awaitable<Errc> HttpClient::Impl::connect(std::optional<beast::tcp_stream>
     }
     error_code ignored;
     stream.socket().set_option(tcp::no_delay{true}, ignored);
+    if (!tls) {
+        update([](HttpClientStats& c) { ++c.connects; });
+    }
+    out.emplace(std::move(stream));
+    co_return Errc::ok;
+}
+
+asio::awaitable<Errc> HttpClient::Impl::connect(std::optional<TlsStream>& out,
+                                                SteadyTime deadline) {
+    // The handshake belongs to connecting: bounded by connect_timeout as well as `deadline`.
+    const auto connect_deadline =
+        std::min(deadline, std::chrono::steady_clock::now() + settings.connect_timeout);
+    std::optional<PlainStream> tcp_stream;
+    const Errc connected = co_await connect(tcp_stream, deadline);
+    if (connected != Errc::ok) {
+        co_return connected;
+    }
+    TlsStream stream{std::move(*tcp_stream), *tls};
+    SSL* ssl = stream.native_handle();
+    if (!settings.tls.insecure_skip_verify) {
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+        const int set = server_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, server_name.c_str())
+                                     : X509_VERIFY_PARAM_set1_host(param, server_name.data(),
+                                                                   server_name.size());
+        if (set != 1) {
+            close_quietly(stream);
+            co_return Errc::io_error;
+        }
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    }
+    // RFC 6066: SNI carries host names only, never IP literals.
+    if (!server_is_ip && SSL_set_tlsext_host_name(ssl, server_name.c_str()) != 1) {
+        close_quietly(stream);
+        co_return Errc::io_error;
+    }
+    beast::get_lowest_layer(stream).expires_at(connect_deadline);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, kUseTuple);
+    if (ec) {
+        close_quietly(stream);
+        Errc e = classify(ec);
+        if (e == Errc::timeout && std::chrono::steady_clock::now() < deadline) {
+            e = Errc::io_error;
+        }
+        if (e == Errc::io_error) {
+            update([](HttpClientStats& c) { ++c.tls_failures; });
+        }
+        co_return e;
+    }
     update([](HttpClientStats& c) { ++c.connects; });
     out.emplace(std::move(stream));
     co_return Errc::ok;
 }
 
-asio::awaitable<Result<ClientResponse>> HttpClient::Impl::run(const ClientRequest& req,
-                                                              SteadyTime deadline) {
+Result<http::request<http::string_body>> HttpClient::Impl::build(const ClientRequest& req) const {
     if (!valid(req)) {
-        co_return Errc::bad_request;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) {
-        co_return Errc::timeout;
+        return Errc::bad_request;
     }
     http::request<http::string_body> msg;
     msg.method_string(req.method);
@@ -305,8 +497,22 @@ asio::awaitable<Result<ClientResponse>> HttpClient::Impl::run(const ClientReques
         verb == http::verb::patch) {
         msg.content_length(req.body.size());
     }
+    return msg;
+}
 
-    std::optional<beast::tcp_stream> stream = take_idle();
+template <class Stream>
+asio::awaitable<Result<ClientResponse>> HttpClient::Impl::run(const ClientRequest& req,
+                                                              SteadyTime deadline) {
+    auto built = build(req);
+    if (!built) {
+        co_return built.error();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+        co_return Errc::timeout;
+    }
+    const auto& msg = *built;
+
+    std::optional<Stream> stream = take_idle<Stream>();
     bool pooled = stream.has_value();
     for (;;) {
         if (!stream) {
@@ -318,6 +524,48 @@ asio::awaitable<Result<ClientResponse>> HttpClient::Impl::run(const ClientReques
         Exchange ex = co_await exchange(*stream, msg, settings.max_response_body, deadline);
         if (ex.stale && pooled) {
             // The pooled connection died while idle; the request never reached a live peer.
+            close_quietly(*stream);
+            stream.reset();
+            pooled = false;
+            continue;
+        }
+        if (ex.result && pooled) {
+            update([](HttpClientStats& c) { ++c.reused; });
+        }
+        if (ex.result && ex.reusable) {
+            put_idle(*stream);
+        } else {
+            close_quietly(*stream);
+        }
+        co_return std::move(ex.result);
+    }
+}
+
+template <class Stream>
+asio::awaitable<Result<StreamedResponse>> HttpClient::Impl::run_stream(const ClientRequest& req,
+                                                                       SteadyTime deadline,
+                                                                       const BodyHandler& on_data) {
+    auto built = build(req);
+    if (!built) {
+        co_return built.error();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+        co_return Errc::timeout;
+    }
+    const auto& msg = *built;
+
+    std::optional<Stream> stream = take_idle<Stream>();
+    bool pooled = stream.has_value();
+    for (;;) {
+        if (!stream) {
+            const Errc connected = co_await connect(stream, deadline);
+            if (connected != Errc::ok) {
+                co_return connected;
+            }
+        }
+        StreamExchange ex =
+            co_await stream_exchange(*stream, msg, settings.max_response_body, deadline, on_data);
+        if (ex.stale && pooled) {
             close_quietly(*stream);
             stream.reset();
             pooled = false;
@@ -349,7 +597,12 @@ asio::awaitable<Result<ClientResponse>> HttpClient::request(const ClientRequest&
     impl->update([](HttpClientStats& c) { ++c.requests; });
     Result<ClientResponse> result{Errc::io_error};
     try {
-        result = co_await impl->run(req, deadline);
+        // One branch, no extra coroutine frame: the plain path costs what it did before TLS.
+        if (impl->tls) {
+            result = co_await impl->run<TlsStream>(req, deadline);
+        } else {
+            result = co_await impl->run<PlainStream>(req, deadline);
+        }
     } catch (const boost::system::system_error& e) {
         // A cancelled coroutine throws operation_aborted at its next co_await; the caller
         // asked for a value.
@@ -364,10 +617,47 @@ asio::awaitable<Result<ClientResponse>> HttpClient::request(const ClientRequest&
     co_return result;
 }
 
+asio::awaitable<Result<StreamedResponse>> HttpClient::stream(const ClientRequest& req,
+                                                             SteadyTime deadline,
+                                                             const BodyHandler& on_data) {
+    const std::shared_ptr<Impl> impl = impl_;
+    impl->update([](HttpClientStats& c) { ++c.requests; });
+    Result<StreamedResponse> result{Errc::io_error};
+    try {
+        if (impl->tls) {
+            result = co_await impl->run_stream<TlsStream>(req, deadline, on_data);
+        } else {
+            result = co_await impl->run_stream<PlainStream>(req, deadline, on_data);
+        }
+    } catch (const boost::system::system_error& e) {
+        if (e.code() != asio::error::operation_aborted) {
+            throw;
+        }
+        result = Errc::cancelled;
+    }
+    if (!result) {
+        impl->update([](HttpClientStats& c) { ++c.failures; });
+    }
+    co_return result;
+}
+
+Result<std::unique_ptr<HttpClient>> HttpClient::create(asio::any_io_executor executor,
+                                                       HttpClientSettings settings,
+                                                       std::string* error) {
+    try {
+        return std::make_unique<HttpClient>(std::move(executor), std::move(settings));
+    } catch (const std::invalid_argument& e) {
+        if (error != nullptr) {
+            *error = e.what();
+        }
+        return Errc::invalid_config;
+    }
+}
+
 HttpClientStats HttpClient::stats() const {
     const std::lock_guard lock{impl_->mutex};
     HttpClientStats out = impl_->counters;
-    out.idle = impl_->idle.size();
+    out.idle = impl_->idle.size() + impl_->idle_tls.size();
     return out;
 }
 
@@ -377,6 +667,10 @@ void HttpClient::close_idle() {
         close_quietly(stream);
     }
     impl_->idle.clear();
+    for (auto& stream : impl_->idle_tls) {
+        close_quietly(stream);
+    }
+    impl_->idle_tls.clear();
 }
 
 }  // namespace nmid::net

@@ -36,6 +36,8 @@ struct FakeRequest {
     std::string body{};
     std::size_t connection = 0;  ///< 1-based index of the accepted connection it came on
     boost::asio::ip::address peer{};
+    /// TLS: common name (CN) of the client certificate the server verified, "" when none.
+    std::string client_subject{};
 
     /// Value of header `name`, "" when absent.
     [[nodiscard]] std::string header(std::string_view name) const;
@@ -63,6 +65,16 @@ struct FakeResponse {
     std::string raw{};
 };
 
+/// TLS for FakeHttpServer (HTTPS). Tests that use it link OpenSSL (through nmid_net).
+struct FakeTlsOptions {
+    std::string cert_pem{};  ///< server certificate chain, leaf first (PEM)
+    std::string key_pem{};   ///< its private key (PEM)
+    /// Non-empty: ask the client for a certificate and verify it against these CAs; the
+    /// verified certificate's CN is recorded in FakeRequest::client_subject.
+    std::string client_ca_pem{};
+    bool require_client_cert = false;  ///< with `client_ca_pem`: no certificate, no handshake
+};
+
 /// Loopback HTTP/1.1 server for tests (Beast), bound to `address`:0 on the given io_context.
 /// Every request is answered by the handler; time never drives it (holds and streams are
 /// released by the test), so tests complete from the protocol alone.
@@ -73,6 +85,9 @@ public:
 
     FakeHttpServer(boost::asio::io_context& ioc, Handler handler,
                    const std::string& address = "127.0.0.1");
+    /// HTTPS server (fake_http_server_tls.cpp). Throws when the certificate or key is bad.
+    FakeHttpServer(boost::asio::io_context& ioc, Handler handler, const std::string& address,
+                   const FakeTlsOptions& tls);
     ~FakeHttpServer();
     FakeHttpServer(const FakeHttpServer&) = delete;
     FakeHttpServer& operator=(const FakeHttpServer&) = delete;
@@ -84,6 +99,9 @@ public:
     [[nodiscard]] std::size_t requests() const;     ///< requests received
     [[nodiscard]] std::size_t connections() const;  ///< connections accepted
     [[nodiscard]] std::size_t open_connections() const;
+    /// TLS: connections whose handshake failed (a client that rejected the certificate, or
+    /// one without the required client certificate).
+    [[nodiscard]] std::size_t tls_handshake_failures() const;
     /// Every request received so far, in arrival order.
     [[nodiscard]] const std::vector<FakeRequest>& received() const;
 
