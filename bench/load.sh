@@ -11,6 +11,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${NMID_BIN:-$root/build/bin}
 duration=${1:-10}
+# The server under test and wrk each get a core of their own (when there are two), so that
+# neither waits behind the other in the run queue; nmid and nginx are pinned the same way.
+if [ "$(nproc)" -ge 2 ]; then server_pin=(taskset -c 1); wrk_pin=(taskset -c 0); else server_pin=(); wrk_pin=(); fi
 work=$(mktemp -d /tmp/nmid-bench-XXXXXX)
 pids=()
 cleanup() {
@@ -47,7 +50,7 @@ start_emulator() {
 start_nmid() {
     local name=$1 pods=$2 crds=$3
     shift 3
-    "$bin/nmid" --operation-mode=managed --nmi-port=0 --http-probe-port=0 --prometheus-port=0 \
+    "${server_pin[@]}" "$bin/nmid" --operation-mode=managed --nmi-port=0 --http-probe-port=0 --prometheus-port=0 \
         --metadata-ip=127.0.0.1 --metadata-port="$emulator_port" --manage-iptables=false \
         --io-threads=1 --pods-file="$pods" --crds-file="$crds" "$@" >"$work/$name.log" 2>&1 &
     nmid_pid=$!
@@ -109,7 +112,7 @@ json.dump({"apiVersion": "v1", "kind": "List", "items": docs}, open(f"{work}/crd
 PY
 
 wrk_run() {  # wrk_run URL -> "rps p50_ms p99_ms"
-    wrk -t1 -c50 -d"${duration}s" --latency -H "Metadata: true" "$1" >"$work/wrk.out" 2>&1
+    "${wrk_pin[@]}" wrk -t1 -c50 -d"${duration}s" --latency -H "Metadata: true" "$1" >"$work/wrk.out" 2>&1
     python3 - "$work/wrk.out" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
@@ -146,7 +149,7 @@ http {
     }
 }
 CONF
-nginx -c "$work/nginx.conf" &
+"${server_pin[@]}" nginx -c "$work/nginx.conf" &
 nginx_pid=$!
 pids+=($nginx_pid)
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$nginx_port/" >/dev/null 2>&1 && break; sleep 0.05; done

@@ -38,6 +38,24 @@ struct NmiHandler::Context {
 
 namespace {
 
+// NMI says "pod list is empty" for an unknown IP; SDKs and runbooks match on it, so it stays.
+// The other failures say what happened.
+std::string pod_lookup_failure_text(Errc code, const asio::ip::address& peer) {
+    switch (code) {
+        case Errc::pod_ip_ambiguous:
+            return "failed to match pod IP " + peer.to_string() + ": more than one pod claims it";
+        case Errc::pod_source_failed:
+            return "pod list is stale: the pod source could not be read to confirm the owner of " +
+                   peer.to_string() + "; retry";
+        case Errc::timeout:
+            return "pod list is stale: no pod source read completed in time to confirm the owner "
+                   "of " +
+                   peer.to_string() + "; retry";
+        default:
+            return "pod list is empty";
+    }
+}
+
 constexpr std::string_view kJson = "application/json; charset=utf-8";
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -284,18 +302,17 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std:
     const std::string& resource_id = params.resource_id;
     const std::string& object_id = params.object_id;
 
-    auto found = deps_.pods.find(request.peer);
-    if (!found && found.error() == Errc::pod_not_found) {
-        found = co_await deps_.pods.find_or_refresh(request.peer);
-    }
+    // Most requests are answered from a fresh snapshot without a coroutine frame; the rest
+    // wait for a read that started within the freshness bound (never a stale mapping).
+    std::optional<Result<PodInfoPtr>> found = deps_.pods.try_find_fresh(request.peer);
     if (!found) {
-        const Errc code = static_cast<Errc>(found.error().value());
-        co_return fail(code, code == Errc::pod_ip_ambiguous
-                                 ? "failed to match pod IP " + request.peer.to_string() +
-                                       ": more than one pod claims it"
-                                 : std::string{"pod list is empty"});
+        found = co_await deps_.pods.find_fresh(request.peer);
     }
-    const PodInfo& pod = **found;
+    if (!*found) {
+        const Errc code = static_cast<Errc>(found->error().value());
+        co_return fail(code, pod_lookup_failure_text(code, request.peer));
+    }
+    const PodInfo& pod = ***found;
     ctx.pod_namespace = pod.namespace_name;
     ctx.pod_name = pod.name;
 
