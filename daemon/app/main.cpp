@@ -1,8 +1,9 @@
 // nmid: node-level metadata-token proxy. main() only parses the configuration and runs
 // the Daemon; everything else lives in the modules.
+#include <spdlog/spdlog.h>
+
 #include <csignal>
 #include <cstdio>
-#include <spdlog/spdlog.h>
 #include <string_view>
 #include <vector>
 
@@ -26,11 +27,17 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "nmid: %s (see nmid --help)\n", parsed.error.c_str());
             return 2;
         case nmid::config::Action::run:
+        case nmid::config::Action::cleanup:
             break;
     }
     nmid::logging::setup(parsed.config.log);
     for (const auto& warning : parsed.warnings) {
         spdlog::warn("{}", warning);
+    }
+    if (parsed.action == nmid::config::Action::cleanup) {
+        const int code = nmid::app::Daemon::cleanup(parsed.config);
+        nmid::logging::flush();
+        return code;
     }
     nmid::app::Daemon daemon{std::move(parsed.config)};
     if (auto error = daemon.start(); !error.empty()) {

@@ -70,6 +70,8 @@ std::string_view heading(FlagGroup group) {
             return "NMI-compatible flags (aad-pod-identity nmi: same names and defaults)";
         case FlagGroup::standalone:
             return "Standalone mode and sources";
+        case FlagGroup::kubernetes:
+            return "Kubernetes (used when --pods-file / --crds-file are not given)";
         case FlagGroup::listener:
             return "Listener and process";
         case FlagGroup::cache_upstream:
@@ -99,6 +101,13 @@ ParseResult parse(std::span<const std::string_view> args, const EnvLookup& env) 
         if (auto node = env("NODE_NAME")) {
             state.config.node_name = std::move(*node);
         }
+    }
+
+    // `nmid cleanup [flags]`: a subcommand, as the first argument only.
+    bool cleanup = false;
+    if (!args.empty() && args.front() == "cleanup") {
+        cleanup = true;
+        args = args.subspan(1);
     }
 
     bool positional_only = false;
@@ -195,6 +204,8 @@ ParseResult parse(std::span<const std::string_view> args, const EnvLookup& env) 
     } else if (!error.empty()) {
         result.action = Action::error;
         result.error = std::move(error);
+    } else if (cleanup) {
+        result.action = Action::cleanup;
     }
 
     Config& config = state.config;
@@ -202,13 +213,20 @@ ParseResult parse(std::span<const std::string_view> args, const EnvLookup& env) 
     if (env && env("FORCENAMESPACED") == std::optional<std::string>{"true"}) {
         config.identity.force_namespaced = true;
     }
+    if (config.pods.kubelet_url.empty() && env) {
+        if (auto host_ip = env("HOST_IP"); host_ip && !host_ip->empty()) {
+            const bool v6 = host_ip->find(':') != std::string::npos;
+            config.pods.kubelet_url =
+                "https://" + (v6 ? "[" + *host_ip + "]" : *host_ip) + ":10250";
+        }
+    }
     // NMI refuses to start in managed mode without namespaced matching, and its chart always
     // adds the flag; nmid simply implies it.
     if (config.identity.mode == OperationMode::managed) {
         config.identity.force_namespaced = true;
     }
     result.config = std::move(config);
-    if (result.action == Action::run) {
+    if (result.action == Action::run || result.action == Action::cleanup) {
         result.warnings = std::move(warnings);
     }
     return result;

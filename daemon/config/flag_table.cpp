@@ -25,6 +25,9 @@ static_assert(static_cast<int>(LogFormat::text) == 0 && static_cast<int>(LogForm
 constexpr std::array<std::string_view, 6> kLogLevels{"trace", "debug", "info",
                                                      "warn",  "error", "off"};
 
+constexpr std::array<std::string_view, 3> kIptablesBackends{"auto", "nft", "legacy"};
+constexpr std::array<std::string_view, 2> kPodSources{"kubelet", "apiserver"};
+
 constexpr std::string_view kIgnoredKlog = "klog flag: accepted and ignored (nmid logs to stderr)";
 
 // GCC warns about members left to their defaults even in designated initializers; leaving
@@ -273,6 +276,49 @@ const std::array kFlags{
                  "connections get redirected",
          .target = [](ParseState& s) -> Target {
              return &s.config.iptables.enable_conntrack_deletion; }},
+    Flag{.name = "iptables-backend", .group = FlagGroup::iptables, .format = Format::choice,
+         .value_name = "auto|nft|legacy",
+         .help = "xtables backend; auto picks the one holding the node's rules, as kube-proxy's "
+                 "wrapper does",
+         .target = [](ParseState& s) -> Target { return &s.config.iptables.backend; },
+         .choices = kIptablesBackends},
+    Flag{.name = "set-route-localnet", .group = FlagGroup::iptables, .format = Format::boolean,
+         .help = "set net.ipv4.conf.all.route_localnet=1 when the DNAT target is on loopback",
+         .target = [](ParseState& s) -> Target { return &s.config.iptables.set_route_localnet; }},
+    Flag{.name = "cleanup-rules-on-exit", .group = FlagGroup::iptables, .format = Format::boolean,
+         .help = "remove the rules when nmid exits (uninstall; by default they stay, fail-closed)",
+         .target = [](ParseState& s) -> Target { return &s.config.iptables.cleanup_on_exit; }},
+    Flag{.name = "kubeconfig", .group = FlagGroup::kubernetes, .value_name = "PATH",
+         .help = "kubeconfig of the API server connection",
+         .target = [](ParseState& s) -> Target { return &s.config.kubeconfig; },
+         .default_note = "$KUBECONFIG, else in-cluster"},
+    Flag{.name = "pod-source", .group = FlagGroup::kubernetes, .format = Format::choice,
+         .value_name = "kubelet|apiserver",
+         .help = "pods from the node's kubelet (polled) or from an API-server watch of this "
+                 "node's pods",
+         .target = [](ParseState& s) -> Target { return &s.config.pods.source; },
+         .choices = kPodSources},
+    Flag{.name = "kubelet-url", .group = FlagGroup::kubernetes, .value_name = "URL",
+         .help = "kubelet base URL; http://<node>:10255 uses the read-only port",
+         .target = [](ParseState& s) -> Target { return &s.config.pods.kubelet_url; },
+         .default_note = "https://$HOST_IP:10250"},
+    Flag{.name = "kubelet-ca-file", .group = FlagGroup::kubernetes, .value_name = "PATH",
+         .help = "CA bundle verifying the kubelet's serving certificate",
+         .target = [](ParseState& s) -> Target { return &s.config.pods.kubelet_ca_file; },
+         .default_note = "the cluster CA"},
+    Flag{.name = "kubelet-insecure-tls", .group = FlagGroup::kubernetes, .format = Format::boolean,
+         .help = "do not verify the kubelet's serving certificate (as metrics-server's flag)",
+         .target = [](ParseState& s) -> Target { return &s.config.pods.kubelet_insecure_tls; }},
+    Flag{.name = "kubelet-poll-interval", .group = FlagGroup::kubernetes,
+         .format = Format::duration, .value_name = "DURATION",
+         .help = "poll the kubelet this often (a request for an unknown IP reads at once)",
+         .target = [](ParseState& s) -> Target { return &s.config.pods.kubelet_poll_interval; },
+         .min = kNsPerMs},
+    Flag{.name = "pod-freshness", .group = FlagGroup::kubernetes, .format = Format::duration,
+         .value_name = "DURATION",
+         .help = "never map an IP to a pod from a pod read older than this (0: no bound)",
+         .target = [](ParseState& s) -> Target { return &s.config.pods.freshness; },
+         .min = 0},
 };
 // clang-format on
 #pragma GCC diagnostic pop

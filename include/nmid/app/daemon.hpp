@@ -17,8 +17,9 @@ public:
     Daemon(const Daemon&) = delete;
     Daemon& operator=(const Daemon&) = delete;
 
-    /// Builds components and binds every listener. On failure returns a one-line reason
-    /// (the caller prints it and exits non-zero); nothing is left running.
+    /// Builds components, binds every listener and (unless --manage-iptables=false) installs
+    /// the iptables rules before anything is read. On failure returns a one-line reason (the
+    /// caller prints it and exits non-zero); nothing is left running.
     [[nodiscard]] std::string start();
     /// Serves until SIGINT/SIGTERM or stop(), then shuts down in order. Returns the exit code.
     int run();
@@ -30,8 +31,13 @@ public:
     [[nodiscard]] std::uint16_t probe_port() const;
     [[nodiscard]] std::uint16_t metrics_port() const;
 
+    /// `nmid cleanup`: removes the iptables rules `config` describes and verifies they are
+    /// gone. Returns the exit code (0: removed or nothing to remove; 1: failed, reason logged).
+    static int cleanup(const config::Config& config);
+
 private:
     struct Impl;
+    config::Config config_;  ///< until start() builds the components from it
     std::unique_ptr<Impl> impl_;
 };
 

@@ -22,6 +22,7 @@ struct Config {
     bool enable_scale_features = true;  ///< --enableScaleFeatures
     bool allow_network_plugin_kubenet = false;           ///< --allow-network-plugin-kubenet
     std::string kubelet_config{"/etc/default/kubelet"};  ///< --kubelet-config
+    std::string kubeconfig;         ///< --kubeconfig (else KUBECONFIG, else in-cluster)
     std::string custom_user_agent;  ///< --custom-user-agent (app appends it to the upstream UA)
     int klog_verbosity = 0;         ///< -v / --v
     int io_threads = 1;             ///< --io-threads (1..64)
@@ -38,7 +39,9 @@ struct Config {
     LogSettings log;
 };
 
-enum class Action { run, help, version, error };
+/// `cleanup`: the first argument was the word `cleanup` (`nmid cleanup [flags]`): remove the
+/// iptables rules the flags describe, then exit.
+enum class Action { run, cleanup, help, version, error };
 
 struct ParseResult {
     Action action = Action::run;
@@ -46,7 +49,7 @@ struct ParseResult {
     /// One line, no trailing newline, when `action == Action::error`.
     std::string error;
     /// Things worth one log line each once logging is up: flags accepted for NMI compatibility
-    /// that have no effect (klog's `--logtostderr`, ...). Filled for `Action::run` only.
+    /// that have no effect (klog's `--logtostderr`, ...). Filled for run and cleanup only.
     /// (`--enableProfile` is stored in `Config::enable_profile`; `app` warns about it.)
     std::vector<std::string> warnings;
 };
@@ -57,10 +60,12 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view name
 /// Parses `args` (argv[1..]) with pflag syntax: `--flag=value`, `--flag value`, `--flag` for a
 /// bool (which never consumes the next argument), `--flag=false`, and Go's single-dash
 /// `-flag=value`. A value that starts with `--` is not taken as the previous flag's value.
-/// Reads `NODE_NAME` (default of --node) and `FORCENAMESPACED` (exactly "true" switches
-/// namespaced matching on) through `env`. `--help`/`-h` gives Action::help and `--version`
-/// gives Action::version, even next to other (or invalid) flags. Any invalid input gives
-/// Action::error with one line naming the flag and the value. Never throws for bad input.
+/// A first argument `cleanup` selects Action::cleanup (the same flags apply).
+/// Reads `NODE_NAME` (default of --node), `FORCENAMESPACED` (exactly "true" switches
+/// namespaced matching on) and `HOST_IP` (default of --kubelet-url) through `env`. `--help`/`-h`
+/// gives Action::help and `--version` gives Action::version, even next to other (or invalid) flags.
+/// Any invalid input gives Action::error with one line naming the flag and the value. Never throws
+/// for bad input.
 [[nodiscard]] ParseResult parse(std::span<const std::string_view> args, const EnvLookup& env);
 
 /// `EnvLookup` over the process environment (`getenv`).
@@ -77,7 +82,7 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view name
 [[nodiscard]] std::string_view version() noexcept;
 
 /// Headings of `help_text()`, in the order printed.
-enum class FlagGroup { nmi, standalone, listener, cache_upstream, logging, iptables };
+enum class FlagGroup { nmi, standalone, kubernetes, listener, cache_upstream, logging, iptables };
 
 /// One accepted flag, as the single flag table defines it (for help and tests).
 struct FlagInfo {

@@ -78,6 +78,13 @@ struct PodSettings {
     /// --kubelet-poll-interval: `app` gives it to the index as `poll_interval` when the pod
     /// source is the kubelet (the index itself reads only `poll_interval`).
     Millis kubelet_poll_interval{1'000};
+    /// --pod-source: where pods come from when --pods-file is not given: "kubelet" (the
+    /// node's kubelet `/pods`, polled) or "apiserver" (list+watch of this node's pods).
+    std::string source{"kubelet"};
+    /// --kubelet-url; default `https://$HOST_IP:10250` (config fills it from HOST_IP).
+    std::string kubelet_url;
+    std::string kubelet_ca_file;        ///< --kubelet-ca-file (default: the cluster CA)
+    bool kubelet_insecure_tls = false;  ///< --kubelet-insecure-tls
 };
 
 /// CRD snapshot (module `crd`).
@@ -107,11 +114,14 @@ struct HandlerSettings {
     Seconds not_ready_retry_after{1};      ///< Retry-After on 503 while starting
 };
 
-/// iptables (issue 4); parsed now so NMI's flags are accepted.
+/// iptables: `app` turns these into iptables::Settings.
 struct IptablesSettings {
     bool manage = true;           ///< --manage-iptables
     Seconds update_interval{60};  ///< --ipt-update-interval-sec
     bool enable_conntrack_deletion = false;
+    std::string backend{"auto"};      ///< --iptables-backend: auto|nft|legacy
+    bool set_route_localnet = false;  ///< --set-route-localnet
+    bool cleanup_on_exit = false;     ///< --cleanup-rules-on-exit
 };
 
 enum class LogFormat { text, json };

@@ -60,7 +60,7 @@ TEST(ConfigHelp, ListsEveryFlagWithItsHelpAndDefault) {
 TEST(ConfigHelp, GroupsFlagsUnderHeadingsInTableOrder) {
     const std::string text = help_text();
     const std::vector<std::string> headings{
-        "NMI-compatible flags",     "Standalone mode", "Listener",
+        "NMI-compatible flags",     "Standalone mode", "Kubernetes", "Listener",
         "Token cache and upstream", "Logging",         "iptables:"};
     std::size_t previous = 0;
     for (const std::string& heading : headings) {

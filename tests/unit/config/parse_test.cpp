@@ -235,6 +235,44 @@ std::vector<SetRow> set_rows() {
         {"crd-poll-interval",
          {"--crd-poll-interval=10s"},
          [](const Config& c) { EXPECT_EQ(c.crds.poll_interval, 10s); }},
+        {"iptables-backend",
+         {"--iptables-backend=legacy"},
+         [](const Config& c) { EXPECT_EQ(c.iptables.backend, "legacy"); }},
+        {"iptables-backend",
+         {"--iptables-backend", "nft"},
+         [](const Config& c) { EXPECT_EQ(c.iptables.backend, "nft"); }},
+        {"set-route-localnet",
+         {"--set-route-localnet"},
+         [](const Config& c) { EXPECT_TRUE(c.iptables.set_route_localnet); }},
+        {"cleanup-rules-on-exit",
+         {"--cleanup-rules-on-exit"},
+         [](const Config& c) { EXPECT_TRUE(c.iptables.cleanup_on_exit); }},
+        {"kubeconfig",
+         {"--kubeconfig=/etc/kube/config"},
+         [](const Config& c) { EXPECT_EQ(c.kubeconfig, "/etc/kube/config"); }},
+        {"pod-source",
+         {"--pod-source=apiserver"},
+         [](const Config& c) { EXPECT_EQ(c.pods.source, "apiserver"); }},
+        {"kubelet-url",
+         {"--kubelet-url=http://10.0.0.4:10255"},
+         [](const Config& c) { EXPECT_EQ(c.pods.kubelet_url, "http://10.0.0.4:10255"); }},
+        {"kubelet-ca-file",
+         {"--kubelet-ca-file=/etc/kubernetes/kubelet-ca.crt"},
+         [](const Config& c) {
+             EXPECT_EQ(c.pods.kubelet_ca_file, "/etc/kubernetes/kubelet-ca.crt");
+         }},
+        {"kubelet-insecure-tls",
+         {"--kubelet-insecure-tls"},
+         [](const Config& c) { EXPECT_TRUE(c.pods.kubelet_insecure_tls); }},
+        {"kubelet-poll-interval",
+         {"--kubelet-poll-interval=400ms"},
+         [](const Config& c) { EXPECT_EQ(c.pods.kubelet_poll_interval, 400ms); }},
+        {"pod-freshness",
+         {"--pod-freshness=2s"},
+         [](const Config& c) { EXPECT_EQ(c.pods.freshness, 2s); }},
+        {"pod-freshness",
+         {"--pod-freshness=0"},
+         [](const Config& c) { EXPECT_EQ(c.pods.freshness, 0ms); }},
     };
 }
 
@@ -656,6 +694,48 @@ TEST(ConfigParse, NullEnvLookupIsTreatedAsEmpty) {
     const ParseResult result = parse(args, EnvLookup{});
     ASSERT_EQ(result.action, Action::run);
     EXPECT_EQ(result.config.node_name, "n");
+}
+
+TEST(ConfigParse, CleanupIsASubcommandTakingTheSameFlags) {
+    const ParseResult result =
+        parse_args({"cleanup", "--iptables-backend=legacy", "--metadata-ip=10.1.2.3"});
+    ASSERT_EQ(result.action, Action::cleanup) << result.error;
+    EXPECT_EQ(result.config.iptables.backend, "legacy");
+    EXPECT_EQ(result.config.upstream.metadata_ip, "10.1.2.3");
+    // Only as the first argument.
+    const ParseResult later = parse_args({"--manage-iptables", "cleanup"});
+    EXPECT_EQ(later.action, Action::error);
+    EXPECT_EQ(parse_args({"cleanup", "--bogus"}).action, Action::error);
+    EXPECT_EQ(parse_args({"cleanup", "--help"}).action, Action::help);
+}
+
+TEST(ConfigParse, KubeletUrlDefaultsToHostIp) {
+    const auto with_host_ip = [](std::string ip) {
+        return [ip](std::string_view name) -> std::optional<std::string> {
+            if (name == "HOST_IP") {
+                return ip;
+            }
+            return std::nullopt;
+        };
+    };
+    const std::vector<std::string_view> none;
+    EXPECT_EQ(parse(none, with_host_ip("10.240.0.4")).config.pods.kubelet_url,
+              "https://10.240.0.4:10250");
+    EXPECT_EQ(parse(none, with_host_ip("fd00::4")).config.pods.kubelet_url,
+              "https://[fd00::4]:10250");
+    EXPECT_EQ(parse(none, with_host_ip("")).config.pods.kubelet_url, "");
+    const std::vector<std::string_view> flag{"--kubelet-url=http://127.0.0.1:10255"};
+    EXPECT_EQ(parse(flag, with_host_ip("10.240.0.4")).config.pods.kubelet_url,
+              "http://127.0.0.1:10255");
+}
+
+TEST(ConfigParse, RejectsUnknownChoicesOfNewFlags) {
+    const ParseResult backend = parse_args({"--iptables-backend=iptables"});
+    EXPECT_EQ(backend.action, Action::error);
+    EXPECT_EQ(
+        backend.error,
+        "invalid value \"iptables\" for flag --iptables-backend: want one of auto, nft, legacy");
+    EXPECT_EQ(parse_args({"--pod-source=etcd"}).action, Action::error);
 }
 
 }  // namespace
