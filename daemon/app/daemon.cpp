@@ -15,8 +15,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <list>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -167,6 +170,31 @@ KubeClients make_kube_clients(const config::Config& c, asio::io_context& ioc, Cl
         k.kubelet = std::move(*kubelet);
     }
     return k;
+}
+
+/// NMI's kubenet refusal (CVE-2021-1677: on kubenet a pod with NET_RAW can spoof another
+/// pod's IP). Only in a cluster (pods not from a file), unless --allow-network-plugin-kubenet.
+/// A missing file is not fatal (only AKS writes it); an unreadable one is, as in NMI.
+std::string kubenet_refusal(const config::Config& c) {
+    if (c.allow_network_plugin_kubenet || !c.pods.pods_file.empty()) {
+        return {};
+    }
+    std::error_code ec;
+    if (!std::filesystem::exists(c.kubelet_config, ec)) {
+        return {};
+    }
+    std::ifstream in(c.kubelet_config);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) {
+        return "cannot read --kubelet-config " + c.kubelet_config;
+    }
+    if (text.str().find("--network-plugin=kubenet") != std::string::npos) {
+        return "AAD Pod Identity is not supported for Kubenet. Review "
+               "https://azure.github.io/aad-pod-identity/docs/configure/"
+               "aad_pod_identity_on_kubenet/ for more details.";
+    }
+    return {};
 }
 
 PodSettings pod_settings(const config::Config& c) {
@@ -580,6 +608,9 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {}
 Daemon::~Daemon() = default;
 
 std::string Daemon::start() {
+    if (auto refusal = kubenet_refusal(config_); !refusal.empty()) {
+        return refusal;
+    }
     try {
         impl_ = std::make_unique<Impl>(std::move(config_));
     } catch (const StartupError& e) {

@@ -8,7 +8,7 @@ import unittest
 import deploylib as d
 
 # Flags the DaemonSet passes that nmid's flag table does not have yet (printed, not failed).
-PENDING_FLAGS = {"kubelet-url"}
+PENDING_FLAGS = set()
 
 NAMESPACED_KINDS = {"ServiceAccount", "DaemonSet", "Pod", "AzureIdentity",
                     "AzureIdentityBinding", "AzurePodIdentityException",

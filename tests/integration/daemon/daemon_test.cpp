@@ -2,6 +2,7 @@
 // 127.0.0.2 (pod default/demo, bound), 127.0.0.3 (default/unbound), 127.0.0.4 (kube-system,
 // excepted) so nmid sees them as different pods.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <filesystem>
@@ -420,7 +421,8 @@ spec:
     spec:
       type: 0
       clientID: )" + kClientId + R"(
-      resourceID: )" + kResourceId + R"(
+      resourceID: )" + kResourceId +
+                                   R"(
   azureBindingRef:
     metadata: {name: kv-reader-binding, namespace: default}
     spec: {azureIdentity: kv-reader, selector: kv-reader}
@@ -478,6 +480,34 @@ TEST(DaemonCli, HelpExitsZeroAndBadFlagExitsTwoWithOneLine) {
     ASSERT_TRUE(line) << bad.output();
     EXPECT_EQ(bad.signal_and_wait(0, 10s), 2);
     EXPECT_EQ(std::count(bad.output().begin(), bad.output().end(), '\n'), 1) << bad.output();
+}
+
+TEST(DaemonCli, StartupRefusalsNameTheProblemAndExitOne) {
+    const std::string nmid = std::string{NMID_BIN_DIR} + "/nmid";
+    if (!fs::exists(nmid)) {
+        GTEST_SKIP() << "nmid not built";
+    }
+    const fs::path dir = fs::temp_directory_path() / ("nmid-cli-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const std::string kubelet_config = (dir / "kubelet").string();
+    std::ofstream(kubelet_config) << "KUBELET_FLAGS=--foo --network-plugin=kubenet --bar\n";
+    const std::vector<std::string> base{"--manage-iptables=false", "--nmi-port=0",
+                                        "--http-probe-port=0", "--prometheus-port=0",
+                                        "--kubelet-config=" + kubelet_config};
+    const auto run = [&](std::vector<std::string> extra, const std::string& expect) {
+        std::vector<std::string> args = base;
+        args.insert(args.end(), extra.begin(), extra.end());
+        test::ChildProcess child(nmid, args);
+        EXPECT_TRUE(child.wait_for_line(expect, 10s)) << child.output();
+        EXPECT_EQ(child.signal_and_wait(0, 10s), 1) << child.output();
+    };
+    // NMI's kubenet refusal, word for word, in a cluster...
+    run({"--kubelet-url=https://127.0.0.1:1"}, "AAD Pod Identity is not supported for Kubenet");
+    // ... waived by the flag; then the missing API server connection is named.
+    run({"--allow-network-plugin-kubenet"}, "no API server connection");
+    // No kubelet address at all.
+    run({"--allow-network-plugin-kubenet", "--crds-file=" + kubelet_config}, "no kubelet URL");
+    fs::remove_all(dir);
 }
 
 }  // namespace
