@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "crd_json.hpp"
+#include "nmid/core/hex.hpp"
 #include "nmid/crd/crd_parse.hpp"
 
 namespace nmid {
@@ -36,26 +37,6 @@ constexpr std::size_t kMaxLoggedError = 300;
 
 bool is_cancelled(const asio::cancellation_state& state) {
     return state.cancelled() != asio::cancellation_type::none;
-}
-
-std::string percent_encode(std::string_view s) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(s.size());
-    for (const char c : s) {
-        const auto u = static_cast<unsigned char>(c);
-        const bool unreserved = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
-                                (u >= '0' && u <= '9') || u == '-' || u == '.' || u == '_' ||
-                                u == '~';
-        if (unreserved) {
-            out += c;
-        } else {
-            out += '%';
-            out += kHex[u >> 4];
-            out += kHex[u & 0xF];
-        }
-    }
-    return out;
 }
 
 std::string_view trim(std::string_view s) {

@@ -4,25 +4,13 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "nmid/core/hex.hpp"
 #include "nmid/core/json.hpp"
 
 namespace nmid::emulator::detail {
 namespace {
 
 constexpr std::string_view kSubscriptionId = "e1e1e1e1-1111-4000-8000-000000000001";
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 char lower(char c) {
     return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
@@ -67,21 +55,7 @@ void append_int_string_field(std::string& out, std::string_view name, std::int64
 }  // namespace
 
 std::string url_decode(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        char c = text[i];
-        if (c == '+') {
-            out += ' ';
-        } else if (c == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-                   hex_value(text[i + 2]) >= 0) {
-            out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-            i += 2;
-        } else {
-            out += c;
-        }
-    }
-    return out;
+    return percent_decode(text, /*plus_is_space=*/true);
 }
 
 TokenQuery parse_query(std::string_view query) {

@@ -151,16 +151,38 @@ private:
     RequestFactory requests_;
 };
 
-net::HttpClientSettings http_settings(const Url& url, Millis connect_timeout, std::size_t pool_size,
-                                      std::size_t max_body) {
+/// A client `Impl` (with `extra` constructor arguments) over an HTTP client for `url_text`,
+/// with `tls` for an https URL; Errc::invalid_config with `error` naming `what` otherwise.
+template <class Interface, class Impl, class Settings, class... Extra>
+Result<std::unique_ptr<Interface>> make_client(const asio::any_io_executor& executor,
+                                               std::string_view what, const std::string& url_text,
+                                               const Settings& settings, net::TlsSettings tls,
+                                               std::shared_ptr<TokenProvider> token,
+                                               std::string& error, const Extra&... extra) {
+    auto url = parse_url(url_text);
+    if (!url) {
+        error = std::string{what} + " URL \"" + url_text + "\" is not an http(s)://host[:port] URL";
+        return Errc::invalid_config;
+    }
     net::HttpClientSettings s;
-    s.host = url.host;
-    s.port = url.port;
-    s.connect_timeout = connect_timeout;
-    s.pool_size = pool_size;
-    s.max_response_body = max_body;
-    s.tls.enabled = url.tls();
-    return s;
+    s.host = url->host;
+    s.port = url->port;
+    s.connect_timeout = settings.connect_timeout;
+    s.pool_size = settings.pool_size;
+    s.max_response_body = settings.max_response_body;
+    if (url->tls()) {
+        s.tls = std::move(tls);
+        s.tls.enabled = true;
+    }
+    std::string why;
+    auto http = net::HttpClient::create(executor, std::move(s), &why);
+    if (!http) {
+        error = std::string{what} + " " + url_text + ": " + why;
+        return http.error();
+    }
+    return std::unique_ptr<Interface>{std::make_unique<Impl>(
+        std::move(*http), RequestFactory{url->path, std::move(token), settings.user_agent},
+        extra...)};
 }
 
 }  // namespace
@@ -198,59 +220,29 @@ Result<std::unique_ptr<ApiServerClient>> make_api_server_client(
     const asio::any_io_executor& executor, const KubeConfig& config,
     std::shared_ptr<TokenProvider> token, const ApiServerClientSettings& settings,
     std::string& error) {
-    const auto url = parse_url(config.server);
-    if (!url) {
-        error = "API server URL \"" + config.server + "\" is not an http(s)://host[:port] URL";
-        return Errc::invalid_config;
-    }
-    auto s = http_settings(*url, settings.connect_timeout, settings.pool_size,
-                           settings.max_response_body);
-    if (s.tls.enabled) {
-        s.tls.ca_pem = config.ca_pem;
-        s.tls.ca_file = config.ca_file;
-        s.tls.client_cert_pem = config.client_cert_pem;
-        s.tls.client_cert_file = config.client_cert_file;
-        s.tls.client_key_pem = config.client_key_pem;
-        s.tls.client_key_file = config.client_key_file;
-        s.tls.server_name = config.tls_server_name;
-        s.tls.insecure_skip_verify = config.insecure_skip_tls_verify;
-    }
-    std::string why;
-    auto http = net::HttpClient::create(executor, std::move(s), &why);
-    if (!http) {
-        error = "API server " + config.server + ": " + why;
-        return http.error();
-    }
-    return std::unique_ptr<ApiServerClient>{std::make_unique<HttpApiServerClient>(
-        std::move(*http), RequestFactory{url->path, std::move(token), settings.user_agent},
-        settings.max_line)};
+    const net::TlsSettings tls{.ca_pem = config.ca_pem,
+                               .ca_file = config.ca_file,
+                               .client_cert_pem = config.client_cert_pem,
+                               .client_cert_file = config.client_cert_file,
+                               .client_key_pem = config.client_key_pem,
+                               .client_key_file = config.client_key_file,
+                               .server_name = config.tls_server_name,
+                               .insecure_skip_verify = config.insecure_skip_tls_verify};
+    return make_client<ApiServerClient, HttpApiServerClient>(executor, "API server", config.server,
+                                                             settings, tls, std::move(token), error,
+                                                             settings.max_line);
 }
 
 Result<std::unique_ptr<KubeletClient>> make_kubelet_client(const asio::any_io_executor& executor,
                                                            const KubeletClientSettings& settings,
                                                            std::shared_ptr<TokenProvider> token,
                                                            std::string& error) {
-    const auto url = parse_url(settings.url);
-    if (!url) {
-        error = "kubelet URL \"" + settings.url + "\"" + " is not an http(s)://host[:port] URL";
-        return Errc::invalid_config;
-    }
-    auto s = http_settings(*url, settings.connect_timeout, settings.pool_size,
-                           settings.max_response_body);
-    if (s.tls.enabled) {
-        s.tls.ca_pem = settings.ca_pem;
-        s.tls.ca_file = settings.ca_file;
-        s.tls.server_name = settings.tls_server_name;
-        s.tls.insecure_skip_verify = settings.insecure_skip_tls_verify;
-    }
-    std::string why;
-    auto http = net::HttpClient::create(executor, std::move(s), &why);
-    if (!http) {
-        error = "kubelet " + settings.url + ": " + why;
-        return http.error();
-    }
-    return std::unique_ptr<KubeletClient>{std::make_unique<HttpKubeletClient>(
-        std::move(*http), RequestFactory{url->path, std::move(token), settings.user_agent})};
+    const net::TlsSettings tls{.ca_pem = settings.ca_pem,
+                               .ca_file = settings.ca_file,
+                               .server_name = settings.tls_server_name,
+                               .insecure_skip_verify = settings.insecure_skip_tls_verify};
+    return make_client<KubeletClient, HttpKubeletClient>(executor, "kubelet", settings.url,
+                                                         settings, tls, std::move(token), error);
 }
 
 }  // namespace nmid::kube

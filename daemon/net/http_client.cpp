@@ -128,22 +128,45 @@ void copy_header(const Message& res, ClientResponse& response) {
 }
 
 /// Outcome of one request/response exchange on one connection.
+template <class Response>
 struct Exchange {
-    Result<ClientResponse> result{Errc::io_error};
+    Result<Response> result{Errc::io_error};
     bool reusable = false;  ///< the connection may carry another request
     bool stale = false;     ///< failed at transport level before any response byte
 };
 
-template <class Stream>
-asio::awaitable<Exchange> exchange(Stream& stream, const http::request<http::string_body>& msg,
-                                   std::size_t body_limit, SteadyTime deadline) {
+/// Arms the exchange's deadline and writes the request. False, with `out` filled, when the
+/// write failed (on a pooled connection: the connection was stale).
+template <class Stream, class Response>
+asio::awaitable<bool> send(Stream& stream, const http::request<http::string_body>& msg,
+                           SteadyTime deadline, Exchange<Response>& out) {
     beast::get_lowest_layer(stream).expires_at(deadline);
-    Exchange out;
-    auto [write_ec, written] = co_await http::async_write(stream, msg, kUseTuple);
+    auto [ec, written] = co_await http::async_write(stream, msg, kUseTuple);
     (void)written;
-    if (write_ec) {
-        out.result = classify(write_ec);
+    if (ec) {
+        out.result = classify(ec);
         out.stale = out.result.error() == Errc::io_error;
+        co_return false;
+    }
+    co_return true;
+}
+
+/// Fills `out` for a response (header) that could not be read: stale when not a byte of it
+/// arrived.
+template <class Response, class Parser>
+void read_failed(Exchange<Response>& out, const error_code& ec, const Parser& parser,
+                 const beast::flat_buffer& buffer) {
+    out.result = classify(ec);
+    out.stale = out.result.error() == Errc::io_error && !parser.got_some() && buffer.size() == 0;
+}
+
+template <class Stream>
+asio::awaitable<Exchange<ClientResponse>> exchange(Stream& stream,
+                                                   const http::request<http::string_body>& msg,
+                                                   std::size_t body_limit, SteadyTime deadline) {
+    Exchange<ClientResponse> out;
+    const bool sent = co_await send(stream, msg, deadline, out);
+    if (!sent) {
         co_return out;
     }
     beast::flat_buffer buffer;
@@ -156,9 +179,7 @@ asio::awaitable<Exchange> exchange(Stream& stream, const http::request<http::str
     auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, kUseTuple);
     (void)read;
     if (read_ec) {
-        out.result = classify(read_ec);
-        out.stale =
-            out.result.error() == Errc::io_error && !parser.got_some() && buffer.size() == 0;
+        read_failed(out, read_ec, parser, buffer);
         co_return out;
     }
     auto& res = parser.get();
@@ -171,25 +192,13 @@ asio::awaitable<Exchange> exchange(Stream& stream, const http::request<http::str
     co_return out;
 }
 
-/// Outcome of one streamed exchange on one connection.
-struct StreamExchange {
-    Result<StreamedResponse> result{Errc::io_error};
-    bool reusable = false;
-    bool stale = false;
-};
-
 template <class Stream>
-asio::awaitable<StreamExchange> stream_exchange(Stream& stream,
-                                                const http::request<http::string_body>& msg,
-                                                std::size_t error_body_limit, SteadyTime deadline,
-                                                const BodyHandler& on_data) {
-    beast::get_lowest_layer(stream).expires_at(deadline);
-    StreamExchange out;
-    auto [write_ec, written] = co_await http::async_write(stream, msg, kUseTuple);
-    (void)written;
-    if (write_ec) {
-        out.result = classify(write_ec);
-        out.stale = out.result.error() == Errc::io_error;
+asio::awaitable<Exchange<StreamedResponse>> stream_exchange(
+    Stream& stream, const http::request<http::string_body>& msg, std::size_t error_body_limit,
+    SteadyTime deadline, const BodyHandler& on_data) {
+    Exchange<StreamedResponse> out;
+    const bool sent = co_await send(stream, msg, deadline, out);
+    if (!sent) {
         co_return out;
     }
     beast::flat_buffer buffer;
@@ -200,9 +209,7 @@ asio::awaitable<StreamExchange> stream_exchange(Stream& stream,
         co_await http::async_read_header(stream, buffer, parser, kUseTuple);
     (void)header_read;
     if (header_ec) {
-        out.result = classify(header_ec);
-        out.stale =
-            out.result.error() == Errc::io_error && !parser.got_some() && buffer.size() == 0;
+        read_failed(out, header_ec, parser, buffer);
         co_return out;
     }
     StreamedResponse response;
@@ -307,12 +314,16 @@ struct HttpClient::Impl {
     /// TCP connect plus TLS handshake and verification.
     asio::awaitable<Errc> connect(std::optional<TlsStream>& out, SteadyTime deadline);
 
-    template <class Stream>
-    asio::awaitable<Result<ClientResponse>> run(const ClientRequest& req, SteadyTime deadline);
-    template <class Stream>
-    asio::awaitable<Result<StreamedResponse>> run_stream(const ClientRequest& req,
-                                                         SteadyTime deadline,
-                                                         const BodyHandler& on_data);
+    /// request() and stream(): counters, and cancellation as a value.
+    template <class Response>
+    static asio::awaitable<Result<Response>> call(std::shared_ptr<Impl> impl,
+                                                  const ClientRequest& req, SteadyTime deadline,
+                                                  const BodyHandler* on_data);
+    /// One exchange on a pooled connection or a new one. `Response` is ClientResponse
+    /// (request(), `on_data` unused) or StreamedResponse (stream()).
+    template <class Stream, class Response>
+    asio::awaitable<Result<Response>> run(const ClientRequest& req, SteadyTime deadline,
+                                          const BodyHandler* on_data);
 
     /// The request message, or Errc::bad_request.
     [[nodiscard]] Result<http::request<http::string_body>> build(const ClientRequest& req) const;
@@ -374,11 +385,13 @@ struct HttpClient::Impl {
     std::string server_name;                  ///< verified name (TLS)
     bool server_is_ip = false;                ///< verify an IP SAN, send no SNI
 
-    // Guards `idle`, `idle_tls` and `counters`: request() may run on several I/O threads.
+    // Guards `idle`, `idle_tls`, `counters` and `last_tls_error`: request() may run on several
+    // I/O threads.
     mutable std::mutex mutex;
     std::deque<PlainStream> idle;  ///< back() is the most recently used (LIFO)
     std::deque<TlsStream> idle_tls;
     HttpClientStats counters;
+    std::string last_tls_error;
 };
 
 // Not Result<tcp_stream>: basic_stream's variadic constructor makes that result ambiguous.
@@ -457,13 +470,19 @@ asio::awaitable<Errc> HttpClient::Impl::connect(std::optional<TlsStream>& out,
     beast::get_lowest_layer(stream).expires_at(connect_deadline);
     auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, kUseTuple);
     if (ec) {
+        const long verified = SSL_get_verify_result(ssl);
         close_quietly(stream);
         Errc e = classify(ec);
         if (e == Errc::timeout && std::chrono::steady_clock::now() < deadline) {
             e = Errc::io_error;
         }
         if (e == Errc::io_error) {
-            update([](HttpClientStats& c) { ++c.tls_failures; });
+            std::string why = verified == X509_V_OK ? ec.message()
+                                                    : std::string{"certificate verify failed: "} +
+                                                          X509_verify_cert_error_string(verified);
+            const std::lock_guard lock{mutex};
+            ++counters.tls_failures;
+            last_tls_error = std::move(why);
         }
         co_return e;
     }
@@ -500,9 +519,10 @@ Result<http::request<http::string_body>> HttpClient::Impl::build(const ClientReq
     return msg;
 }
 
-template <class Stream>
-asio::awaitable<Result<ClientResponse>> HttpClient::Impl::run(const ClientRequest& req,
-                                                              SteadyTime deadline) {
+template <class Stream, class Response>
+asio::awaitable<Result<Response>> HttpClient::Impl::run(const ClientRequest& req,
+                                                        SteadyTime deadline,
+                                                        const BodyHandler* on_data) {
     auto built = build(req);
     if (!built) {
         co_return built.error();
@@ -521,51 +541,16 @@ asio::awaitable<Result<ClientResponse>> HttpClient::Impl::run(const ClientReques
                 co_return connected;
             }
         }
-        Exchange ex = co_await exchange(*stream, msg, settings.max_response_body, deadline);
+        Exchange<Response> ex;
+        if constexpr (std::is_same_v<Response, ClientResponse>) {
+            (void)on_data;
+            ex = co_await exchange(*stream, msg, settings.max_response_body, deadline);
+        } else {
+            ex = co_await stream_exchange(*stream, msg, settings.max_response_body, deadline,
+                                          *on_data);
+        }
         if (ex.stale && pooled) {
             // The pooled connection died while idle; the request never reached a live peer.
-            close_quietly(*stream);
-            stream.reset();
-            pooled = false;
-            continue;
-        }
-        if (ex.result && pooled) {
-            update([](HttpClientStats& c) { ++c.reused; });
-        }
-        if (ex.result && ex.reusable) {
-            put_idle(*stream);
-        } else {
-            close_quietly(*stream);
-        }
-        co_return std::move(ex.result);
-    }
-}
-
-template <class Stream>
-asio::awaitable<Result<StreamedResponse>> HttpClient::Impl::run_stream(const ClientRequest& req,
-                                                                       SteadyTime deadline,
-                                                                       const BodyHandler& on_data) {
-    auto built = build(req);
-    if (!built) {
-        co_return built.error();
-    }
-    if (std::chrono::steady_clock::now() >= deadline) {
-        co_return Errc::timeout;
-    }
-    const auto& msg = *built;
-
-    std::optional<Stream> stream = take_idle<Stream>();
-    bool pooled = stream.has_value();
-    for (;;) {
-        if (!stream) {
-            const Errc connected = co_await connect(stream, deadline);
-            if (connected != Errc::ok) {
-                co_return connected;
-            }
-        }
-        StreamExchange ex =
-            co_await stream_exchange(*stream, msg, settings.max_response_body, deadline, on_data);
-        if (ex.stale && pooled) {
             close_quietly(*stream);
             stream.reset();
             pooled = false;
@@ -590,18 +575,18 @@ HttpClient::~HttpClient() {
     close_idle();
 }
 
-asio::awaitable<Result<ClientResponse>> HttpClient::request(const ClientRequest& req,
-                                                            SteadyTime deadline) {
-    // The coroutine may outlive `*this`: it keeps the shared state alive by itself.
-    const std::shared_ptr<Impl> impl = impl_;
+template <class Response>
+asio::awaitable<Result<Response>> HttpClient::Impl::call(std::shared_ptr<Impl> impl,
+                                                         const ClientRequest& req,
+                                                         SteadyTime deadline,
+                                                         const BodyHandler* on_data) {
     impl->update([](HttpClientStats& c) { ++c.requests; });
-    Result<ClientResponse> result{Errc::io_error};
+    Result<Response> result{Errc::io_error};
     try {
-        // One branch, no extra coroutine frame: the plain path costs what it did before TLS.
         if (impl->tls) {
-            result = co_await impl->run<TlsStream>(req, deadline);
+            result = co_await impl->run<TlsStream, Response>(req, deadline, on_data);
         } else {
-            result = co_await impl->run<PlainStream>(req, deadline);
+            result = co_await impl->run<PlainStream, Response>(req, deadline, on_data);
         }
     } catch (const boost::system::system_error& e) {
         // A cancelled coroutine throws operation_aborted at its next co_await; the caller
@@ -617,28 +602,17 @@ asio::awaitable<Result<ClientResponse>> HttpClient::request(const ClientRequest&
     co_return result;
 }
 
+// Not coroutines themselves: the returned coroutine is the only frame, and it holds `impl_`
+// so that it may outlive `*this`.
+asio::awaitable<Result<ClientResponse>> HttpClient::request(const ClientRequest& req,
+                                                            SteadyTime deadline) {
+    return Impl::call<ClientResponse>(impl_, req, deadline, nullptr);
+}
+
 asio::awaitable<Result<StreamedResponse>> HttpClient::stream(const ClientRequest& req,
                                                              SteadyTime deadline,
                                                              const BodyHandler& on_data) {
-    const std::shared_ptr<Impl> impl = impl_;
-    impl->update([](HttpClientStats& c) { ++c.requests; });
-    Result<StreamedResponse> result{Errc::io_error};
-    try {
-        if (impl->tls) {
-            result = co_await impl->run_stream<TlsStream>(req, deadline, on_data);
-        } else {
-            result = co_await impl->run_stream<PlainStream>(req, deadline, on_data);
-        }
-    } catch (const boost::system::system_error& e) {
-        if (e.code() != asio::error::operation_aborted) {
-            throw;
-        }
-        result = Errc::cancelled;
-    }
-    if (!result) {
-        impl->update([](HttpClientStats& c) { ++c.failures; });
-    }
-    co_return result;
+    return Impl::call<StreamedResponse>(impl_, req, deadline, &on_data);
 }
 
 Result<std::unique_ptr<HttpClient>> HttpClient::create(asio::any_io_executor executor,
@@ -659,6 +633,11 @@ HttpClientStats HttpClient::stats() const {
     HttpClientStats out = impl_->counters;
     out.idle = impl_->idle.size() + impl_->idle_tls.size();
     return out;
+}
+
+std::string HttpClient::last_tls_error() const {
+    const std::lock_guard lock{impl_->mutex};
+    return impl_->last_tls_error;
 }
 
 void HttpClient::close_idle() {

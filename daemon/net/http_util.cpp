@@ -16,10 +16,6 @@ namespace nmid::net {
 
 namespace {
 
-bool is_unreserved(char c) {
-    return detail::is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
         s.remove_prefix(1);
@@ -75,23 +71,6 @@ std::optional<std::chrono::sys_seconds> parse_imf_fixdate(std::string_view s) {
 }
 
 }  // namespace
-
-std::string percent_encode(std::string_view s) {
-    static constexpr std::string_view kHex{"0123456789ABCDEF"};
-    std::string out;
-    out.reserve(s.size() * 3);
-    for (const char c : s) {
-        if (is_unreserved(c)) {
-            out.push_back(c);
-        } else {
-            const auto u = static_cast<unsigned char>(c);
-            out.push_back('%');
-            out.push_back(kHex[u >> 4U]);
-            out.push_back(kHex[u & 0x0FU]);
-        }
-    }
-    return out;
-}
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, WallTime now) {
     value = trim(value);

@@ -53,7 +53,7 @@ std::shared_ptr<ssl::context> make_tls_context(const TlsSettings& tls) {
                 fail("cannot load the CA file " + tls.ca_file, e);
             }
         }
-        if (tls.ca_pem.empty() && tls.ca_file.empty()) {
+        if (tls.add_system_ca || (tls.ca_pem.empty() && tls.ca_file.empty())) {
             try {
                 ctx->set_default_verify_paths();
             } catch (const boost::system::system_error& e) {

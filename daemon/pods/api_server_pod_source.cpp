@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "nmid/core/hex.hpp"
 #include "nmid/pods/pod_list_json.hpp"
 
 namespace nmid {
@@ -28,25 +29,6 @@ constexpr auto kRepeatWarningEvery = std::chrono::seconds{60};
 // The client's deadline for a watch, beyond the timeoutSeconds the server ends it at.
 constexpr auto kWatchSlack = std::chrono::seconds{30};
 constexpr std::size_t kBodyExcerpt = 200;
-
-// RFC 3986 unreserved characters pass; everything else is %XX.
-std::string encode(std::string_view s) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(s.size());
-    for (const char c : s) {
-        const auto u = static_cast<unsigned char>(c);
-        if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
-            u == '-' || u == '.' || u == '_' || u == '~') {
-            out += c;
-        } else {
-            out += '%';
-            out += kHex[u >> 4];
-            out += kHex[u & 0xF];
-        }
-    }
-    return out;
-}
 
 std::string one_line(std::string s) {
     for (char& c : s) {
@@ -189,7 +171,8 @@ struct ApiServerPodSource::Core : std::enable_shared_from_this<ApiServerPodSourc
     }
 
     [[nodiscard]] std::string collection() const {
-        return "/api/v1/pods?fieldSelector=" + encode("spec.nodeName=" + settings.node_name);
+        return "/api/v1/pods?fieldSelector=" +
+               percent_encode("spec.nodeName=" + settings.node_name);
     }
 
     asio::awaitable<Next> do_list(Next mode) {
@@ -198,7 +181,8 @@ struct ApiServerPodSource::Core : std::enable_shared_from_this<ApiServerPodSourc
         if (mode == Next::list_cache || (mode == Next::list_not_older && rv.empty())) {
             target += "&resourceVersion=0";
         } else if (mode == Next::list_not_older) {
-            target += "&resourceVersion=" + encode(rv) + "&resourceVersionMatch=NotOlderThan";
+            target +=
+                "&resourceVersion=" + percent_encode(rv) + "&resourceVersionMatch=NotOlderThan";
         }
         auto response = co_await client.get(target, clock.steady_now() + settings.list_deadline);
         if (!response) {
@@ -315,7 +299,7 @@ struct ApiServerPodSource::Core : std::enable_shared_from_this<ApiServerPodSourc
             timeout = Seconds{pick(rng)};
         }
         const std::string target =
-            collection() + "&watch=true&resourceVersion=" + encode(rv) +
+            collection() + "&watch=true&resourceVersion=" + percent_encode(rv) +
             "&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(timeout.count());
         const auto started = clock.steady_now();
         watches.fetch_add(1, std::memory_order_relaxed);

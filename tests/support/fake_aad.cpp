@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "nmid/core/hex.hpp"
+
 namespace nmid::test {
 
 namespace {
@@ -79,43 +81,15 @@ std::optional<std::string> b64url_decode(std::string_view text) {
     return out;
 }
 
-int hex(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-std::string form_decode(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') {
-            out += ' ';
-        } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-            out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
-
 std::map<std::string, std::string> parse_form(std::string_view body) {
     std::map<std::string, std::string> form;
     while (!body.empty()) {
         const auto amp = body.find('&');
         const std::string_view pair = body.substr(0, amp);
         const auto eq = pair.find('=');
-        form.emplace(form_decode(pair.substr(0, eq)), eq == std::string_view::npos
-                                                          ? std::string{}
-                                                          : form_decode(pair.substr(eq + 1)));
+        form.emplace(percent_decode(pair.substr(0, eq), true),
+                     eq == std::string_view::npos ? std::string{}
+                                                  : percent_decode(pair.substr(eq + 1), true));
         body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
     }
     return form;
@@ -263,8 +237,16 @@ FakeAad::FakeAad(boost::asio::io_context& ioc, std::function<std::int64_t()> now
       base_path_{std::move(base_path)},
       server_{ioc, [this](const FakeRequest& r) { return handle(r); }} {}
 
+FakeAad::FakeAad(boost::asio::io_context& ioc, std::function<std::int64_t()> now,
+                 std::string base_path, const FakeTlsOptions& tls, std::string host)
+    : now_{std::move(now)},
+      base_path_{std::move(base_path)},
+      scheme_{"https"},
+      host_{std::move(host)},
+      server_{ioc, [this](const FakeRequest& r) { return handle(r); }, "127.0.0.1", tls} {}
+
 std::string FakeAad::ad_endpoint() const {
-    return "http://127.0.0.1:" + std::to_string(server_.port()) + base_path_;
+    return scheme_ + "://" + host_ + ":" + std::to_string(server_.port()) + base_path_;
 }
 
 void FakeAad::add_secret_client(std::string client_id, std::string secret) {
@@ -348,7 +330,7 @@ FakeResponse FakeAad::handle(const FakeRequest& request) {
             return reject(400, "invalid_request", 900144, "client_assertion_type is wrong");
         }
         const std::string token_url =
-            "http://" + request.header("Host") + std::string{request.target};
+            scheme_ + "://" + request.header("Host") + std::string{request.target};
         std::string why = check_assertion(field("client_assertion"), client_id, token_url, call);
         if (!why.empty()) {
             return reject(401, "invalid_client", 700027, "Client assertion failed: " + why);

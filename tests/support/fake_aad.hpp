@@ -58,8 +58,8 @@ struct AadCall {
 };
 
 /// A fake AAD v1 token endpoint (`POST <base>/<tenant>/oauth2/token?api-version=1.0`) over
-/// plain HTTP on loopback. Checks the form as AAD does (grant_type, client_id, resource, and a
-/// client_secret or an RS256 client assertion), verifies an assertion's signature with the
+/// plain HTTP or HTTPS on loopback. Checks the form as AAD does (grant_type, client_id, resource,
+/// and a client_secret or an RS256 client assertion), verifies an assertion's signature with the
 /// registered certificate's public key and its x5t, x5c, aud, iss, sub, jti, nbf and exp, and
 /// answers v1 tokens (string `expires_in`/`expires_on`) or AAD-shaped errors (400/401 with
 /// `error_codes`). Scripted answers replace the normal answer of the next requests (which are
@@ -69,11 +69,16 @@ public:
     /// `now`: Unix seconds for tokens and assertion times (a ManualClock in tests).
     FakeAad(boost::asio::io_context& ioc, std::function<std::int64_t()> now,
             std::string base_path = "/");
+    /// HTTPS with `tls`; ad_endpoint() names the server `host` (127.0.0.1 is what it listens
+    /// on; another name tests host name verification).
+    FakeAad(boost::asio::io_context& ioc, std::function<std::int64_t()> now, std::string base_path,
+            const FakeTlsOptions& tls, std::string host = "127.0.0.1");
     FakeAad(const FakeAad&) = delete;
     FakeAad& operator=(const FakeAad&) = delete;
 
     [[nodiscard]] std::uint16_t port() const { return server_.port(); }
-    /// `http://127.0.0.1:<port><base_path>`: an AzureIdentity `adEndpoint`.
+    /// `http://127.0.0.1:<port><base_path>` (`https://<host>:...` with TLS): an AzureIdentity
+    /// `adEndpoint`.
     [[nodiscard]] std::string ad_endpoint() const;
 
     void add_secret_client(std::string client_id, std::string secret);
@@ -94,6 +99,8 @@ private:
 
     std::function<std::int64_t()> now_;
     std::string base_path_;
+    std::string scheme_{"http"};
+    std::string host_{"127.0.0.1"};
     std::map<std::string, std::string> secret_clients_;
     std::map<std::string, std::string> certificate_clients_;
     std::deque<FakeResponse> script_;

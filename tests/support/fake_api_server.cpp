@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "nmid/core/hex.hpp"
+
 namespace nmid::test {
 namespace {
 
@@ -17,37 +19,6 @@ struct Target {
     std::map<std::string, std::string> query;
 };
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-// Go's url.QueryUnescape: %XX and '+' as a space.
-std::string unescape(std::string_view s, bool plus_is_space) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size()) {
-            const int hi = hex_value(s[i + 1]);
-            const int lo = hex_value(s[i + 2]);
-            if (hi >= 0 && lo >= 0) {
-                out += static_cast<char>(hi * 16 + lo);
-                i += 2;
-                continue;
-            }
-        }
-        out += plus_is_space && s[i] == '+' ? ' ' : s[i];
-    }
-    return out;
-}
-
 Target parse_target(std::string_view target) {
     Target out;
     const auto q = target.find('?');
@@ -59,7 +30,7 @@ Target parse_target(std::string_view target) {
             end = path.size();
         }
         if (end > pos) {
-            out.segments.push_back(unescape(path.substr(pos, end - pos), false));
+            out.segments.push_back(percent_decode(path.substr(pos, end - pos), false));
         }
         pos = end + 1;
     }
@@ -71,8 +42,9 @@ Target parse_target(std::string_view target) {
         auto end = query.find('&');
         const std::string_view part = query.substr(0, end);
         const auto eq = part.find('=');
-        out.query.emplace(unescape(part.substr(0, eq), true),
-                          eq == std::string_view::npos ? "" : unescape(part.substr(eq + 1), true));
+        out.query.emplace(
+            percent_decode(part.substr(0, eq), true),
+            eq == std::string_view::npos ? "" : percent_decode(part.substr(eq + 1), true));
         if (end == std::string_view::npos) {
             break;
         }

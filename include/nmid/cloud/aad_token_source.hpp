@@ -26,6 +26,10 @@ struct AadSettings {
     /// only limits what a leaked assertion is worth.
     std::chrono::seconds assertion_lifetime{600};
     std::string user_agent{"nmid"};
+    /// CA certificates (PEM file, or PEM data) trusted for https AAD endpoints in addition to
+    /// the system trust store (a private or sovereign AAD, tests). Empty: the system store only.
+    std::string ca_file{};
+    std::string ca_pem{};
 };
 
 /// Tokens of service principals (AzureIdentity types 1 and 2) from the AAD v1 token endpoint,
@@ -35,7 +39,8 @@ struct AadSettings {
 /// created on `executor` and guarded internally.
 class AadTokenSource final : public TokenSource {
 public:
-    /// `secrets` and `clock` outlive the source.
+    /// `secrets` and `clock` outlive the source. Throws std::invalid_argument (start-up) when
+    /// `settings.ca_file` or `settings.ca_pem` cannot be loaded.
     AadTokenSource(boost::asio::any_io_executor executor, SecretStore& secrets, Clock& clock,
                    AadSettings settings = {});
     ~AadTokenSource() override;
@@ -46,13 +51,17 @@ public:
     /// (`application/x-www-form-urlencoded`) for `request.identity.tenant_id`:
     /// type 1 `client_id, client_secret, grant_type=client_credentials, resource`;
     /// type 2 `client_assertion, client_assertion_type, client_id, grant_type, resource`.
+    /// https endpoints: TLS 1.2+, the certificate verified against the system trust store and
+    /// AadSettings' CAs, and against the endpoint's host (SNI too); plain `http://` endpoints
+    /// (tests, a local emulator) are used as written.
     /// Executor: any. Cancellation: per-operation (terminal) cancellation of the awaiting
     /// coroutine gives Errc::cancelled. Errors (FetchError::code, upstream_body says why):
     /// - identity type not 1 or 2, a bad adEndpoint or tenantID, a Secret without a usable
-    ///   credential (keys, PKCS#12, non-RSA key), https before TLS is available:
-    ///   identity_unsupported (no request sent);
+    ///   credential (keys, PKCS#12, non-RSA key): identity_unsupported (no request sent);
     /// - the Secret cannot be read (not found, forbidden, API server down): upstream_unavailable
     ///   with status 0 (NMI answers 503);
+    /// - a TLS handshake or certificate verification failure (untrusted issuer, host name
+    ///   mismatch): upstream_unavailable with status 0 and OpenSSL's reason (fails closed);
     /// - AAD 200 with an unusable body: upstream_bad_payload; 429: upstream_throttled
     ///   (retry_after from Retry-After); 408, 5xx, other non-4xx statuses and transport
     ///   failures: upstream_unavailable; other 4xx (400 invalid_request, 401 invalid_client

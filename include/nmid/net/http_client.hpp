@@ -16,6 +16,7 @@
 #include "nmid/config/settings.hpp"
 #include "nmid/core/clock.hpp"
 #include "nmid/core/errc.hpp"
+#include "nmid/core/hex.hpp"
 
 namespace nmid::net {
 
@@ -42,6 +43,7 @@ struct TlsSettings {
     bool enabled = false;
     std::string ca_pem{};            ///< trusted CA certificates (PEM bundle)
     std::string ca_file{};           ///< ... or a PEM file; neither: the system's default CA paths
+    bool add_system_ca = false;      ///< trust the system's default CA paths as well as these
     std::string client_cert_pem{};   ///< client certificate chain (PEM), leaf first
     std::string client_cert_file{};  ///< ... or a PEM file
     std::string client_key_pem{};    ///< its private key (PEM)
@@ -150,6 +152,9 @@ public:
         std::string* error = nullptr);
 
     [[nodiscard]] HttpClientStats stats() const;
+    /// Why the latest failed TLS handshake failed (OpenSSL's verification reason, such as
+    /// "certificate verify failed: hostname mismatch"), "" when none has failed.
+    [[nodiscard]] std::string last_tls_error() const;
     /// Closes every pooled idle connection (shutdown). Requests still running are not
     /// affected; their connections are pooled as usual when they finish.
     void close_idle();
@@ -159,9 +164,9 @@ private:
     std::shared_ptr<Impl> impl_;
 };
 
-/// RFC 3986 percent-encoding of a query component: unreserved characters
-/// (`A-Z a-z 0-9 - . _ ~`) are kept, every other byte becomes `%XX` (upper-case hex).
-[[nodiscard]] std::string percent_encode(std::string_view s);
+/// RFC 3986 percent-encoding of a query component (nmid/core/hex.hpp), named here for the
+/// callers that build request targets.
+using nmid::percent_encode;
 
 /// `Retry-After` value (RFC 9110 10.2.3): delta-seconds, or an IMF-fixdate HTTP-date
 /// (`Sun, 06 Nov 1994 08:49:37 GMT`) taken relative to `now` (a past date gives 0 s).

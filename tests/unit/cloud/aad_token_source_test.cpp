@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "nmid/cloud/secret_store.hpp"
 #include "support/fake_aad.hpp"
 #include "support/manual_clock.hpp"
+#include "support/test_ca.hpp"
 
 namespace nmid::cloud {
 namespace {
@@ -90,10 +92,11 @@ protected:
 
     Outcome start(TokenRequest request, SteadyTime deadline, asio::cancellation_slot slot = {}) {
         auto out = std::make_shared<std::optional<FetchResult>>();
+        AadTokenSource& source = other_source_ != nullptr ? *other_source_ : source_;
         asio::co_spawn(
             ioc_,
-            [this, request = std::move(request), deadline]() -> asio::awaitable<FetchResult> {
-                co_return co_await source_.fetch(request, deadline);
+            [&source, request = std::move(request), deadline]() -> asio::awaitable<FetchResult> {
+                co_return co_await source.fetch(request, deadline);
             },
             asio::bind_cancellation_slot(slot, [out](const std::exception_ptr& e, FetchResult r) {
                 if (e) {
@@ -125,6 +128,7 @@ protected:
                           .assertion_lifetime = 600s,
                           .user_agent = "nmid-test/1.0"};
     AadTokenSource source_{ioc_.get_executor(), store_, clock_, settings_};
+    AadTokenSource* other_source_ = nullptr;  ///< fetch() with this one instead when set
 };
 
 FakeResponse answer(int status, std::string body,
@@ -329,15 +333,13 @@ TEST_F(AadTokenSourceTest, RefusesBadIdentitiesWithoutAnyRead) {
     auto bad_tenant = request(1, "sp-secret");
     bad_tenant.identity.tenant_id = "a/b";
     auto bad_endpoint = request(1, "sp-secret", "ftp://aad/");
-    auto https = request(1, "sp-secret", "https://127.0.0.1:1/");
     auto msi = request(0, "sp-secret");
     auto unknown = request(3, "sp-secret");
-    for (const auto& r : {bad_tenant, bad_endpoint, https, msi, unknown}) {
+    for (const auto& r : {bad_tenant, bad_endpoint, msi, unknown}) {
         const auto got = fetch(r);
         ASSERT_FALSE(got.has_value());
         EXPECT_EQ(got.error().code, Errc::identity_unsupported) << r.identity.ad_endpoint;
     }
-    EXPECT_NE(fetch(https).error().upstream_body.find("TLS"), std::string::npos);
     EXPECT_EQ(store_.gets, 0);
     EXPECT_TRUE(aad_.calls().empty());
 }
@@ -380,6 +382,164 @@ TEST_F(AadTokenSourceTest, ReusesTheConnectionToOneOrigin) {
     ASSERT_TRUE(fetch(request(1, "sp-secret")).has_value());
     EXPECT_EQ(aad_.server().requests(), 2U);
     EXPECT_EQ(aad_.server().connections(), 1U);
+}
+
+}  // namespace
+}  // namespace nmid::cloud
+
+namespace nmid::cloud {
+namespace {
+
+/// AAD over HTTPS: a TLS fake AAD, and a source trusting the test CA (besides the system
+/// store) as a private AAD's CA would be configured.
+class AadTokenSourceTlsTest : public AadTokenSourceTest {
+protected:
+    AadTokenSourceTlsTest() { other_source_ = &tls_source_; }
+
+    /// A fake AAD over TLS with `cert`, reached as `host`.
+    test::FakeAad& serve(const test::Issued& cert, std::string host = "127.0.0.1") {
+        tls_aad_.emplace(
+            ioc_, [this] { return clock_.unix_seconds(); }, "/",
+            test::FakeTlsOptions{.cert_pem = cert.cert_pem, .key_pem = cert.key_pem},
+            std::move(host));
+        tls_aad_->add_secret_client(kClient, kClientSecret);
+        tls_aad_->add_certificate_client(kClient, rsa_cert().der());
+        return *tls_aad_;
+    }
+
+    static AadSettings trusting_test_ca(AadSettings s) {
+        s.ca_pem = test::test_pki().ca.cert_pem();
+        return s;
+    }
+
+    std::optional<test::FakeAad> tls_aad_;
+    AadTokenSource tls_source_{ioc_.get_executor(), store_, clock_, trusting_test_ca(settings_)};
+};
+
+TEST_F(AadTokenSourceTlsTest, SecretIdentityGetsATokenOverHttps) {
+    auto& aad = serve(test::test_pki().server);
+    EXPECT_EQ(aad.ad_endpoint(), "https://127.0.0.1:" + std::to_string(aad.port()) + "/");
+    const auto r = fetch(request(1, "sp-secret", aad.ad_endpoint()));
+    ASSERT_TRUE(r.has_value()) << r.error().upstream_body;
+    EXPECT_EQ(r->access_token, std::string{"aad."} + kTenant + "." + kClient + ".1");
+    ASSERT_EQ(aad.calls().size(), 1U);
+    EXPECT_EQ(aad.calls()[0].form.at("client_secret"), kClientSecret);
+    EXPECT_EQ(aad.server().received()[0].header("Host"), "127.0.0.1:" + std::to_string(aad.port()));
+    // A second token rides the same TLS connection.
+    ASSERT_TRUE(fetch(request(1, "sp-secret", aad.ad_endpoint())).has_value());
+    EXPECT_EQ(aad.server().connections(), 1U);
+    EXPECT_TRUE(aad_.calls().empty());
+}
+
+TEST_F(AadTokenSourceTlsTest, CertificateIdentityGetsATokenOverHttpsWithTheHttpsAudience) {
+    auto& aad = serve(test::test_pki().server);
+    const auto r = fetch(request(2, "sp-cert", aad.ad_endpoint()));
+    ASSERT_TRUE(r.has_value()) << r.error().upstream_body;
+    ASSERT_EQ(aad.calls().size(), 1U);
+    EXPECT_EQ(aad.calls()[0].rejection, "");
+    EXPECT_EQ(nlohmann::json::parse(aad.calls()[0].assertion_claims)["aud"],
+              "https://127.0.0.1:" + std::to_string(aad.port()) + "/" + kTenant +
+                  "/oauth2/token?api-version=1.0");
+}
+
+TEST_F(AadTokenSourceTlsTest, DnsNameMatchingTheCertificateIsVerified) {
+    // test_pki's server certificate names DNS `localhost` (resolved from /etc/hosts).
+    auto& aad = serve(test::test_pki().server, "localhost");
+    const auto r = fetch(request(1, "sp-secret", aad.ad_endpoint()));
+    ASSERT_TRUE(r.has_value()) << r.error().upstream_body;
+    EXPECT_EQ(aad.calls().size(), 1U);
+}
+
+TEST_F(AadTokenSourceTlsTest, CertificateFromAnUntrustedCaFailsClosed) {
+    const test::TestCa impostor{"impostor CA"};
+    auto& aad = serve(impostor.issue_server({"localhost"}, {"127.0.0.1"}));
+    const auto r = fetch(request(1, "sp-secret", aad.ad_endpoint()));
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code, Errc::upstream_unavailable);
+    EXPECT_EQ(r.error().upstream_status, 0);
+    EXPECT_EQ(r.error().upstream_body,
+              "TLS with AAD 127.0.0.1:" + std::to_string(aad.port()) +
+                  " failed: certificate verify failed: unable to get local issuer certificate");
+    // Nothing, the client secret least of all, reached the server.
+    EXPECT_EQ(aad.server().requests(), 0U);
+    EXPECT_TRUE(aad.calls().empty());
+}
+
+TEST_F(AadTokenSourceTlsTest, SystemStoreAloneDoesNotTrustThePrivateCa) {
+    auto& aad = serve(test::test_pki().server);
+    // source_ has no CA configured: the system trust store only.
+    other_source_ = nullptr;
+    const auto r = fetch(request(1, "sp-secret", aad.ad_endpoint()));
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code, Errc::upstream_unavailable);
+    EXPECT_NE(r.error().upstream_body.find("certificate verify failed"), std::string::npos);
+    EXPECT_EQ(aad.server().requests(), 0U);
+}
+
+TEST_F(AadTokenSourceTlsTest, HostNotNamedByTheCertificateFails) {
+    struct Case {
+        std::vector<std::string> dns;
+        std::vector<std::string> ips;
+        std::string host;  ///< what adEndpoint names
+        std::string reason;
+    };
+    const std::vector<Case> cases{
+        {{"login.example.test"}, {}, "127.0.0.1", "IP address mismatch"},
+        {{"login.example.test"}, {"127.0.0.1"}, "localhost", "hostname mismatch"},
+    };
+    for (const auto& c : cases) {
+        auto& aad = serve(test::test_pki().ca.issue_server(c.dns, c.ips), c.host);
+        const auto r = fetch(request(1, "sp-secret", aad.ad_endpoint()));
+        ASSERT_FALSE(r.has_value()) << c.host;
+        EXPECT_EQ(r.error().code, Errc::upstream_unavailable);
+        EXPECT_NE(r.error().upstream_body.find("certificate verify failed: " + c.reason),
+                  std::string::npos)
+            << r.error().upstream_body;
+        EXPECT_EQ(aad.server().requests(), 0U) << c.host;
+    }
+}
+
+TEST_F(AadTokenSourceTlsTest, ClosedHttpsPortIsUnreachableNotATlsFailure) {
+    auto& aad = serve(test::test_pki().server);
+    const std::string endpoint = aad.ad_endpoint();
+    aad.server().stop();
+    const auto r = fetch(request(1, "sp-secret", endpoint));
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code, Errc::upstream_unavailable);
+    EXPECT_NE(r.error().upstream_body.find("unreachable"), std::string::npos)
+        << r.error().upstream_body;
+}
+
+TEST(AadTokenSourceSettings, CaThatDoesNotLoadIsAStartUpError) {
+    asio::io_context ioc;
+    test::ManualClock clock;
+    FakeSecretStore store;
+    EXPECT_THROW((AadTokenSource{ioc.get_executor(), store, clock, AadSettings{.ca_pem = "junk"}}),
+                 std::invalid_argument);
+    EXPECT_THROW((AadTokenSource{ioc.get_executor(), store, clock,
+                                 AadSettings{.ca_file = "/nonexistent/nmid-aad-ca.pem"}}),
+                 std::invalid_argument);
+    EXPECT_NO_THROW((AadTokenSource{ioc.get_executor(), store, clock,
+                                    AadSettings{.ca_pem = test::test_pki().ca.cert_pem()}}));
+}
+
+TEST_F(AadTokenSourceTest, EachTenantIsAskedAtItsOwnTokenUrl) {
+    // Auxiliary tenants are fetched one TokenRequest per tenant: the tenant picks the URL and,
+    // for a certificate, the assertion's audience.
+    aad_.add_certificate_client(kClient, rsa_cert().der());
+    for (const char* tenant : {"aux-1.onmicrosoft.com", "0000aaaa-0000-4000-8000-000000000002"}) {
+        auto r = request(2, "sp-cert");
+        r.identity.tenant_id = tenant;
+        const auto got = fetch(r);
+        ASSERT_TRUE(got.has_value()) << got.error().upstream_body;
+        EXPECT_EQ(got->access_token, std::string{"aad."} + tenant + "." + kClient + "." +
+                                         std::to_string(aad_.calls().size()));
+        const auto& call = aad_.calls().back();
+        EXPECT_EQ(call.target, std::string{"/"} + tenant + "/oauth2/token?api-version=1.0");
+        EXPECT_EQ(call.rejection, "");
+        EXPECT_EQ(nlohmann::json::parse(call.assertion_claims)["aud"],
+                  aad_.ad_endpoint() + tenant + "/oauth2/token?api-version=1.0");
+    }
 }
 
 }  // namespace

@@ -139,6 +139,35 @@ TEST_F(HttpClientTlsTest, UnknownCaFailsWithIoError) {
     EXPECT_EQ(c.stats().connects, 0U);
     EXPECT_EQ(server_->requests(), 0U);
     EXPECT_TRUE(test::run_until(ioc_, [&] { return server_->tls_handshake_failures() == 1; }));
+    EXPECT_EQ(c.last_tls_error(),
+              "certificate verify failed: unable to get local issuer certificate");
+}
+
+TEST_F(HttpClientTlsTest, LastTlsErrorIsEmptyUntilAHandshakeFails) {
+    serve(server_tls());
+    auto& c = client(settings(trusting()));
+    ASSERT_TRUE(get(c).has_value());
+    EXPECT_EQ(c.last_tls_error(), "");
+}
+
+TEST_F(HttpClientTlsTest, SystemCasAddedToAGivenCaStillTrustIt) {
+    serve(server_tls());
+    auto tls = trusting();
+    tls.add_system_ca = true;
+    auto& c = client(settings(tls));
+    const auto res = get(c);
+    ASSERT_TRUE(res.has_value()) << res.error().message();
+    EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(HttpClientTlsTest, SystemCasAddedToAnotherCaDoNotTrustTheTestCa) {
+    serve(server_tls());
+    const test::TestCa other{"someone else"};
+    auto& c = client(settings(TlsSettings{.ca_pem = other.cert_pem(), .add_system_ca = true}));
+    const auto res = get(c);
+    ASSERT_FALSE(res.has_value());
+    EXPECT_EQ(res.error(), Errc::io_error);
+    EXPECT_EQ(c.stats().tls_failures, 1U);
 }
 
 TEST_F(HttpClientTlsTest, NoCaGivenUsesSystemCasWhichDoNotKnowTheTestCa) {
@@ -158,6 +187,7 @@ TEST_F(HttpClientTlsTest, HostnameMismatchFails) {
     ASSERT_FALSE(res.has_value());
     EXPECT_EQ(res.error(), Errc::io_error);
     EXPECT_EQ(server_->requests(), 0U);
+    EXPECT_EQ(c.last_tls_error(), "certificate verify failed: hostname mismatch");
 }
 
 TEST_F(HttpClientTlsTest, ServerNameMatchingDnsSanSucceedsAndIsSentAsSni) {
