@@ -280,8 +280,13 @@ struct Daemon::Impl {
         cloud::AadSettings aad;
         aad.user_agent = user_agent();
         aad.connect_timeout = config.upstream.connect_timeout;
-        aad_source = std::make_unique<cloud::AadTokenSource>(
-            component_executor(ioc, config.io_threads), *secret_store, clock, aad);
+        aad.ca_file = config.aad_ca_file;
+        try {
+            aad_source = std::make_unique<cloud::AadTokenSource>(
+                component_executor(ioc, config.io_threads), *secret_store, clock, aad);
+        } catch (const std::invalid_argument& e) {
+            throw StartupError(std::string{"--aad-ca-file: "} + e.what());
+        }
         composite_source = std::make_unique<cloud::CompositeTokenSource>(imds_source, *aad_source);
         return *composite_source;
     }

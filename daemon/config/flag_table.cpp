@@ -292,6 +292,10 @@ const std::array kFlags{
          .help = "kubeconfig of the API server connection",
          .target = [](ParseState& s) -> Target { return &s.config.kubeconfig; },
          .default_note = "$KUBECONFIG, else in-cluster"},
+    Flag{.name = "aad-ca-file", .group = FlagGroup::kubernetes, .value_name = "PATH",
+         .help = "extra CA bundle trusted for Azure AD endpoints (service-principal "
+                 "identities), on top of the system's",
+         .target = [](ParseState& s) -> Target { return &s.config.aad_ca_file; }},
     Flag{.name = "pod-source", .group = FlagGroup::kubernetes, .format = Format::choice,
          .value_name = "kubelet|apiserver",
          .help = "pods from the node's kubelet (polled) or from an API-server watch of this "

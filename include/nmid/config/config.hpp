@@ -23,6 +23,7 @@ struct Config {
     bool allow_network_plugin_kubenet = false;           ///< --allow-network-plugin-kubenet
     std::string kubelet_config{"/etc/default/kubelet"};  ///< --kubelet-config
     std::string kubeconfig;         ///< --kubeconfig (else KUBECONFIG, else in-cluster)
+    std::string aad_ca_file;        ///< --aad-ca-file: trusted for AAD on top of the system CAs
     std::string custom_user_agent;  ///< --custom-user-agent (app appends it to the upstream UA)
     int klog_verbosity = 0;         ///< -v / --v
     int io_threads = 1;             ///< --io-threads (1..64)
