@@ -506,28 +506,18 @@ struct Daemon::Impl {
     template <class Awaitable>
     void spawn(const char* name, Awaitable task) {
         auto& signal = task_signals.emplace_back();
-        asio::co_spawn(ioc, std::move(task),
-                       asio::bind_cancellation_slot(signal.slot(), [name](std::exception_ptr e) {
-                           if (!e) {
-                               return;
-                           }
-                           try {
-                               std::rethrow_exception(e);
-                           } catch (const std::exception& ex) {
-                               spdlog::error("task {} failed: {}", name, ex.what());
-                           }
-                       }));
-    }
-
-    asio::awaitable<void> flush_logs() {
-        for (;;) {
-            co_await clock.wait_until(clock.steady_now() + 500ms);
-            const auto state = co_await asio::this_coro::cancellation_state;
-            if (state.cancelled() != asio::cancellation_type::none) {
-                co_return;
-            }
-            logging::flush();
-        }
+        asio::co_spawn(
+            ioc, std::move(task),
+            asio::bind_cancellation_slot(signal.slot(), [name](const std::exception_ptr& e) {
+                if (!e) {
+                    return;
+                }
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    spdlog::error("task {} failed: {}", name, ex.what());
+                }
+            }));
     }
 
     /// The reconcile loop until shutdown; then, with --cleanup-rules-on-exit, the rules are
@@ -692,7 +682,6 @@ int Daemon::run() {
     d.spawn("crds",
             d.crd_source->run([&d](CrdSnapshotPtr s) { d.crd_store.publish(std::move(s)); }));
     d.spawn("token-cache", d.cache.run());
-    d.spawn("log-flush", d.flush_logs());
     d.spawn("listener", d.server.run());
     for (auto& admin : d.admin_servers) {
         d.spawn("admin", admin->run());

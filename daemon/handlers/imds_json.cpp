@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <functional>
 
+#include "nmid/http/message.hpp"
+
 namespace nmid::handlers {
 namespace {
 
@@ -59,10 +61,8 @@ void render(Rendered& r, const TokenPtr& token, std::string_view resource) {
     r.tail.push_back('}');
 }
 
-}  // namespace
-
-void append_token_json(std::string& out, const TokenPtr& token, std::string_view resource,
-                       std::int64_t now_unix) {
+/// The memo slot of `token` for `resource`, rendered if it was not.
+const Rendered& rendered(const TokenPtr& token, std::string_view resource) {
     // Per thread, so several I/O threads never share (or lock) a slot. Direct-mapped on the
     // token's address: the few tokens a node serves hot stay rendered.
     constexpr std::size_t kSlots = 32;
@@ -71,15 +71,27 @@ void append_token_json(std::string& out, const TokenPtr& token, std::string_view
     if (slot.token != token || slot.resource != resource) {
         render(slot, token, resource);
     }
+    return slot;
+}
+
+void append_rendered(std::string& out, const Rendered& slot, std::int64_t now_unix) {
     out.reserve(out.size() + slot.head.size() + slot.tail.size() + 20);
     out.append(slot.head);
-    append_int(out, std::max<std::int64_t>(0, token->expires_on - now_unix));
+    append_int(out, std::max<std::int64_t>(0, slot.token->expires_on - now_unix));
     out.append(slot.tail);
 }
 
+}  // namespace
+
+void append_token_json(std::string& out, const TokenPtr& token, std::string_view resource,
+                       std::int64_t now_unix) {
+    append_rendered(out, rendered(token, resource), now_unix);
+}
+
 std::string token_json(const TokenPtr& token, std::string_view resource, std::int64_t now_unix) {
-    std::string out;
-    append_token_json(out, token, resource, now_unix);
+    const Rendered& slot = rendered(token, resource);
+    std::string out = http::take_response_buffer(slot.head.size() + slot.tail.size() + 20);
+    append_rendered(out, slot, now_unix);
     return out;
 }
 

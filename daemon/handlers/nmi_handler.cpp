@@ -2,11 +2,16 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <charconv>
 #include <chrono>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "nmid/crd/crd_store.hpp"
 #include "nmid/handlers/errors.hpp"
@@ -25,15 +30,36 @@ namespace asio = boost::asio;
 using http::HttpRequest;
 using http::HttpResponse;
 
-/// Facts gathered while answering, written once into the audit line and the metrics.
+/// The token query's parameters decoded in one pass: `values` view the query (or `decoded`).
+struct TokenParams {
+    std::string_view resource;
+    std::string_view client_id;
+    std::string_view resource_id;  ///< msi_res_id, else mi_res_id
+    std::string_view object_id;
+};
+
+/// Facts gathered while answering, written once into the audit line and the metrics. The
+/// views point into the request or into what the context holds.
 struct NmiHandler::Context {
     std::string_view route;
     std::string_view cache;
-    std::string pod_namespace;
-    std::string pod_name;
-    std::string identity;  ///< redacted client id, or "excepted"
-    std::string resource;
+    std::string_view pod_namespace;
+    std::string_view pod_name;
+    std::string_view identity;  ///< redacted client id, or "excepted"
+    std::string_view resource;
     Errc error = Errc::ok;
+    PodInfoPtr pod;
+    std::shared_ptr<const Prepared> prepared;
+    std::string decoded;  ///< query values that had to be decoded
+};
+
+/// A (pod, query) resolved under one CRD snapshot, with what answering it from the cache
+/// needs: built once and reused by every request of that pod until the snapshot changes.
+struct NmiHandler::Prepared {
+    CrdSnapshotPtr crds;  ///< keeps decision.identity alive
+    identity::Decision decision;
+    PreparedIdentity key;  ///< bound: the cache key's identity half, hashed
+    std::string redacted;  ///< bound: the client id as the audit line shows it
 };
 
 namespace {
@@ -74,25 +100,15 @@ bool is_dropped_header(std::string_view name) {
                        [&](std::string_view d) { return iequals(d, name); });
 }
 
-/// The token query's parameters, decoded in one pass over the query string.
-struct TokenParams {
-    std::string resource;
-    std::string client_id;
-    std::string resource_id;  ///< msi_res_id, else mi_res_id
-    std::string object_id;
-};
-
-TokenParams parse_token_params(std::string_view query) {
+TokenParams parse_token_params(std::string_view query, std::string& decoded) {
     static constexpr std::array<std::string_view, 5> kNames = {
         "resource", "client_id", "msi_res_id", "mi_res_id", "object_id"};
-    std::array<std::string, 5> values;
-    http::query_params(query, kNames, values);
-    TokenParams params{std::move(values[0]), std::move(values[1]), std::move(values[2]),
-                       std::move(values[4])};
-    if (params.resource_id.empty()) {
-        params.resource_id = std::move(values[3]);
-    }
-    return params;
+    std::array<std::string_view, 5> values{};
+    http::query_param_views(query, kNames, values, decoded);
+    return TokenParams{.resource = values[0],
+                       .client_id = values[1],
+                       .resource_id = values[2].empty() ? values[3] : values[2],
+                       .object_id = values[4]};
 }
 
 Errc errc_for(identity::DenyReason reason) {
@@ -100,17 +116,98 @@ Errc errc_for(identity::DenyReason reason) {
                                                                         : Errc::no_binding;
 }
 
-TokenRequest make_token_request(const AzureIdentity& id, std::string_view resource) {
-    TokenRequest request;
-    request.identity.type = id.type;
-    request.identity.client_id = id.client_id;
-    request.identity.resource_id = id.resource_id;
-    request.identity.tenant_id = id.tenant_id;
-    request.identity.ad_endpoint = id.ad_endpoint;
-    request.identity.secret = id.client_password;
-    request.resource = resource;
-    return request;
+TokenIdentity token_identity(const AzureIdentity& id) {
+    TokenIdentity identity;
+    identity.type = id.type;
+    identity.client_id = id.client_id;
+    identity.resource_id = id.resource_id;
+    identity.tenant_id = id.tenant_id;
+    identity.ad_endpoint = id.ad_endpoint;
+    identity.secret = id.client_password;
+    return identity;
 }
+
+/// Per I/O thread: recent (pod, query) decisions of one handler under one CRD snapshot
+/// generation, so a repeated request skips resolve(), the copies and hashing of the cache key
+/// and the redaction. A slot matches a pod by address while the pod list it came from is
+/// alive (a weak reference: the memo never keeps a replaced pod list in memory, and an address
+/// in a live list is that pod's alone); every slot is dropped when the generation (or the
+/// handler) changes. Only final decisions are kept (bound, excepted): a denial may wait
+/// (standard mode) and is rare.
+class PreparedMemo {
+public:
+    using PreparedPtr = std::shared_ptr<const NmiHandler::Prepared>;
+
+    PreparedPtr find(std::uint64_t owner, std::uint64_t generation, const PodInfoPtr& pod,
+                     const identity::TokenQuery& query) {
+        if (owner != owner_ || generation != generation_) {
+            reset(owner, generation);  // drops the old snapshot's entries at once
+            return nullptr;
+        }
+        const Slot& slot = slots_[index(pod)];
+        if (slot.address != pod.get() || slot.pod.expired() || slot.client_id != query.client_id ||
+            slot.resource_id != query.resource_id || slot.object_id != query.object_id) {
+            return nullptr;
+        }
+        return slot.prepared;
+    }
+
+    void store(std::uint64_t owner, std::uint64_t generation, const PodInfoPtr& pod,
+               const identity::TokenQuery& query, PreparedPtr prepared) {
+        if (owner == owner_ && generation < generation_) {
+            return;  // resolved under a snapshot that was replaced meanwhile
+        }
+        if (owner != owner_ || generation != generation_) {
+            reset(owner, generation);
+        }
+        Slot& slot = slots_[index(pod)];
+        slot.address = pod.get();
+        slot.pod = pod;
+        slot.client_id.assign(query.client_id);
+        slot.resource_id.assign(query.resource_id);
+        slot.object_id.assign(query.object_id);
+        slot.prepared = std::move(prepared);
+    }
+
+private:
+    static constexpr std::size_t kSlots = 64;
+    struct Slot {
+        const PodInfo* address = nullptr;
+        std::weak_ptr<const PodInfo> pod;
+        std::string client_id;
+        std::string resource_id;
+        std::string object_id;
+        PreparedPtr prepared;
+    };
+
+    static std::size_t index(const PodInfoPtr& pod) {
+        // Fibonacci hashing of the address: its top bits pick the slot.
+        const auto address = reinterpret_cast<std::uintptr_t>(pod.get());
+        return static_cast<std::size_t>((address * 0x9e3779b97f4a7c15ULL) >> 58U) % kSlots;
+    }
+
+    void reset(std::uint64_t owner, std::uint64_t generation) {
+        for (Slot& slot : slots_) {
+            slot.address = nullptr;
+            slot.pod.reset();
+            slot.prepared.reset();
+        }
+        owner_ = owner;
+        generation_ = generation;
+    }
+
+    std::uint64_t owner_ = 0;
+    std::uint64_t generation_ = 0;
+    std::array<Slot, kSlots> slots_;
+};
+
+PreparedMemo& prepared_memo() {
+    thread_local PreparedMemo memo;
+    return memo;
+}
+
+std::atomic<std::uint64_t> g_next_handler_id{1};
+
 
 HttpResponse json_ok(std::string body) {
     HttpResponse response;
@@ -165,47 +262,54 @@ std::string_view format_ip(const asio::ip::address& a, std::array<char, 64>& buf
 NmiHandler::NmiHandler(NmiDependencies deps, HandlerSettings handler_settings,
                        IdentitySettings identity_settings, UpstreamSettings upstream_settings)
     : deps_(std::move(deps)),
+      id_(g_next_handler_id.fetch_add(1, std::memory_order_relaxed)),
       settings_(handler_settings),
       identity_settings_(std::move(identity_settings)),
       upstream_(std::move(upstream_settings)) {}
 
-asio::awaitable<HttpResponse> NmiHandler::handle(const HttpRequest& request) {
-    Context ctx;
-    const http::RoutedTarget routed = http::route(request.target);
-    ctx.route = http::to_string(routed.route);
-    HttpResponse response;
+// The answer's coroutine for the route; synchronous answers come as a finished one. Not a
+// coroutine itself, so handle() awaits once (a smaller frame, kept by asio's frame cache).
+asio::awaitable<HttpResponse> NmiHandler::respond(const HttpRequest& request,
+                                                  const http::RoutedTarget& routed, Context& ctx) {
     switch (routed.route) {
         case http::Route::token:
-            response = co_await token(request, routed.query, ctx);
-            break;
-        case http::Route::invalid_token_path:
+            return token(request, routed.query, ctx);
+        case http::Route::invalid_token_path: {
             ctx.error = Errc::invalid_token_path;
-            response = error_response(Errc::invalid_token_path, "Invalid request", settings_);
-            break;
+            HttpResponse response =
+                error_response(Errc::invalid_token_path, "Invalid request", settings_);
+            return ready(std::move(response));
+        }
         case http::Route::host_token:
-            response = co_await host_token(request, routed.query, ctx);
-            break;
+            return host_token(request, routed.query, ctx);
         case http::Route::instance:
             if (settings_.block_instance_metadata) {
                 ctx.error = Errc::instance_blocked;
-                response = error_response(Errc::instance_blocked,
-                                          "Request blocked by AAD Pod Identity NMI", settings_,
-                                          Endpoint::other);
-                break;
+                HttpResponse response = error_response(Errc::instance_blocked,
+                                                       "Request blocked by AAD Pod Identity NMI",
+                                                       settings_, Endpoint::other);
+                return ready(std::move(response));
             }
-            response = co_await proxy(request, ctx);
-            break;
+            return proxy(request, ctx);
         case http::Route::proxy:
-            response = co_await proxy(request, ctx);
             break;
     }
+    return proxy(request, ctx);
+}
+
+asio::awaitable<HttpResponse> NmiHandler::ready(HttpResponse response) {
+    co_return response;
+}
+
+void NmiHandler::record(const HttpRequest& request, std::string_view path,
+                        const HttpResponse& response, const Context& ctx) {
     const auto took = std::chrono::steady_clock::now() - request.received_at;
     deps_.metrics.record_request(ctx.route, response.status, ctx.cache, ctx.pod_namespace,
                                  ctx.resource, took);
     std::array<char, 64> peer_text{};
     const std::string_view peer = format_ip(request.peer, peer_text);
     logging::audit({.method = request.method,
-                    .path = routed.path,
+                    .path = path,
                     .remote = peer,
                     .status = response.status,
                     .took = took,
@@ -215,13 +319,22 @@ asio::awaitable<HttpResponse> NmiHandler::handle(const HttpRequest& request) {
                     .identity = ctx.identity,
                     .cache = ctx.cache,
                     .error = ctx.error == Errc::ok ? std::string_view{} : to_string(ctx.error)});
+}
+
+asio::awaitable<HttpResponse> NmiHandler::handle(const HttpRequest& request) {
+    Context ctx;
+    const http::RoutedTarget routed = http::route(request.target);
+    ctx.route = http::to_string(routed.route);
+    HttpResponse response = co_await respond(request, routed, ctx);
+    record(request, routed.path, response, ctx);
     co_return response;
 }
 
-/// A decision and the snapshot it points into.
+/// A decision, the snapshot it points into and that snapshot's generation (or an older one).
 struct NmiHandler::Resolved {
     CrdSnapshotPtr crds;
     identity::Decision decision;
+    std::uint64_t generation = 0;
 };
 
 // Standard mode waits for MIC's assignment on snapshot publishes (watch events) instead of
@@ -238,7 +351,7 @@ asio::awaitable<NmiHandler::Resolved> NmiHandler::resolve_waiting(
         created_by + s.retry_attempts_for_assigned * s.find_identity_retry_interval;
     for (;;) {
         const std::uint64_t generation = deps_.crds.generation();
-        Resolved r{deps_.crds.snapshot(), {}};
+        Resolved r{deps_.crds.snapshot(), {}, generation};
         r.decision = identity::resolve(pod, *r.crds, query, s);
         if (s.mode != OperationMode::standard ||
             r.decision.kind != identity::DecisionKind::denied) {
@@ -262,18 +375,43 @@ asio::awaitable<NmiHandler::Resolved> NmiHandler::resolve_waiting(
     }
 }
 
-// The bound identity's token: a hit without suspending when cached, the full path otherwise.
-// Records the redacted identity and the cache outcome for the audit line. (No conditional
-// expression around the co_await: g++ 12 mis-destroys class temporaries of `c ? x : co_await y`.)
-asio::awaitable<CacheResult> NmiHandler::fetch_token(const AzureIdentity& id, Context& ctx) {
-    ctx.identity = identity::redact(id.client_id);
-    const TokenRequest request = make_token_request(id, ctx.resource);
-    std::optional<CacheResult> result = deps_.cache.try_get(request);
-    if (!result) {
-        result = co_await deps_.cache.get(request);
+std::shared_ptr<const NmiHandler::Prepared> NmiHandler::find_prepared(
+    const PodInfoPtr& pod, const identity::TokenQuery& query) const {
+    return prepared_memo().find(id_, deps_.crds.generation(), pod, query);
+}
+
+asio::awaitable<std::shared_ptr<const NmiHandler::Prepared>> NmiHandler::prepare(
+    const PodInfoPtr& pod, const identity::TokenQuery& query) {
+    Resolved resolved = co_await resolve_waiting(*pod, query);
+    auto prepared = std::make_shared<Prepared>();
+    prepared->decision = resolved.decision;
+    if (const AzureIdentity* id = resolved.decision.identity; id != nullptr) {
+        prepared->key = prepare_identity(token_identity(*id));
+        prepared->redacted = identity::redact(id->client_id);
     }
-    ctx.cache = to_string(result->outcome);
-    co_return std::move(*result);
+    prepared->crds = std::move(resolved.crds);
+    if (prepared->decision.kind != identity::DecisionKind::denied) {
+        prepared_memo().store(id_, resolved.generation, pod, query, prepared);
+    }
+    co_return prepared;
+}
+
+std::optional<CacheResult> NmiHandler::cached_token(const Prepared& prepared, Context& ctx) {
+    ctx.identity = prepared.redacted;
+    std::optional<CacheResult> result = deps_.cache.try_get(TokenKey{prepared.key, ctx.resource});
+    if (result) {
+        ctx.cache = to_string(result->outcome);
+    }
+    return result;
+}
+
+// The full path of the cache (miss, join, negative hit). Records the cache outcome.
+asio::awaitable<CacheResult> NmiHandler::fetch_token(const Prepared& prepared, Context& ctx) {
+    const TokenRequest request{.identity = prepared.key.identity,
+                               .resource = std::string{ctx.resource}};
+    CacheResult result = co_await deps_.cache.get(request);
+    ctx.cache = to_string(result.outcome);
+    co_return result;
 }
 
 asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std::string_view query,
@@ -293,14 +431,11 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std:
     if (!deps_.ready()) {
         co_return fail(Errc::not_ready, "nmid is starting: pod and identity data not loaded yet");
     }
-    TokenParams params = parse_token_params(query);
-    ctx.resource = std::move(params.resource);
+    const TokenParams params = parse_token_params(query, ctx.decoded);
+    ctx.resource = params.resource;
     if (ctx.resource.empty()) {
         co_return fail(Errc::resource_missing, "parameter resource cannot be empty");
     }
-    const std::string& client_id = params.client_id;
-    const std::string& resource_id = params.resource_id;
-    const std::string& object_id = params.object_id;
 
     // Most requests are answered from a fresh snapshot without a coroutine frame; the rest
     // wait for a read that started within the freshness bound (never a stale mapping).
@@ -313,13 +448,19 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std:
         co_return fail(code, pod_lookup_failure_text(code, request.peer));
     }
     const PodInfo& pod = ***found;
+    ctx.pod = **found;  // the audit line's views outlive `found`
     ctx.pod_namespace = pod.namespace_name;
     ctx.pod_name = pod.name;
 
-    const identity::TokenQuery query_ids{client_id, resource_id, object_id};
-    // `resolved.crds` keeps decision.identity alive.
-    const Resolved resolved = co_await resolve_waiting(pod, query_ids);
-    const identity::Decision& decision = resolved.decision;
+    const identity::TokenQuery query_ids{params.client_id, params.resource_id, params.object_id};
+    // The decision and its cache key are remembered per snapshot: a repeated request resolves
+    // nothing. `prepared->crds` keeps decision.identity alive.
+    ctx.prepared = find_prepared(ctx.pod, query_ids);
+    if (!ctx.prepared) {
+        ctx.prepared = co_await prepare(ctx.pod, query_ids);
+    }
+    const Prepared& prepared = *ctx.prepared;
+    const identity::Decision& decision = prepared.decision;
     if (decision.kind == identity::DecisionKind::excepted) {
         ctx.identity = "excepted";
         co_return co_await proxy(request, ctx);
@@ -328,12 +469,16 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std:
         co_return fail(errc_for(decision.reason),
                        identity::describe(decision.reason, pod, query_ids, identity_settings_));
     }
-    const CacheResult result = co_await fetch_token(*decision.identity, ctx);
-    if (!result.token) {
-        co_return fail(result.error.code, fetch_failure_text(result.error),
-                       result.error.retry_after);
+    // A hit is answered without suspending; only the cache's full path is a coroutine.
+    std::optional<CacheResult> result = cached_token(prepared, ctx);
+    if (!result) {
+        result = co_await fetch_token(prepared, ctx);
     }
-    co_return json_ok(token_json(result.token, ctx.resource, deps_.clock.unix_seconds()));
+    if (!result->token) {
+        co_return fail(result->error.code, fetch_failure_text(result->error),
+                       result->error.retry_after);
+    }
+    co_return json_ok(token_json(result->token, ctx.resource, deps_.clock.unix_seconds()));
 }
 
 asio::awaitable<HttpResponse> NmiHandler::host_token(const HttpRequest& request,
@@ -355,8 +500,8 @@ asio::awaitable<HttpResponse> NmiHandler::host_token(const HttpRequest& request,
     if (!deps_.ready()) {
         co_return fail(Errc::not_ready, "nmid is starting: pod and identity data not loaded yet");
     }
-    TokenParams params = parse_token_params(query);
-    ctx.resource = std::move(params.resource);
+    const TokenParams params = parse_token_params(query, ctx.decoded);
+    ctx.resource = params.resource;
     if (ctx.resource.empty()) {
         co_return fail(Errc::resource_missing, "parameter resource cannot be empty");
     }
@@ -364,16 +509,19 @@ asio::awaitable<HttpResponse> NmiHandler::host_token(const HttpRequest& request,
     ctx.pod_name = pod_name;
     auto found = deps_.pods.find_by_name(pod_ns, pod_name);
     if (!found) {
-        co_return fail(Errc::no_binding, "failed to get pod " + ctx.pod_namespace + "/" +
-                                             ctx.pod_name + ", error: pod " + ctx.pod_namespace +
-                                             "/" + ctx.pod_name + " doesn't exist");
+        const std::string pod_ref = std::string{pod_ns} + "/" + std::string{pod_name};
+        co_return fail(Errc::no_binding, "failed to get pod " + pod_ref + ", error: pod " +
+                                             pod_ref + " doesn't exist");
     }
-    const std::string& client_id = params.client_id;
-    const std::string& resource_id = params.resource_id;
-    const PodInfo& pod = **found;
-    const identity::TokenQuery query_ids{client_id, resource_id, {}};
-    const Resolved resolved = co_await resolve_waiting(pod, query_ids);
-    const identity::Decision& decision = resolved.decision;
+    ctx.pod = *found;
+    const PodInfo& pod = *ctx.pod;
+    const identity::TokenQuery query_ids{params.client_id, params.resource_id, {}};
+    ctx.prepared = find_prepared(ctx.pod, query_ids);
+    if (!ctx.prepared) {
+        ctx.prepared = co_await prepare(ctx.pod, query_ids);
+    }
+    const Prepared& prepared = *ctx.prepared;
+    const identity::Decision& decision = prepared.decision;
     // NMI's host endpoint never serves exceptions: an excepted pod has no identity here.
     if (decision.kind != identity::DecisionKind::bound) {
         const auto reason = decision.kind == identity::DecisionKind::denied
@@ -382,13 +530,16 @@ asio::awaitable<HttpResponse> NmiHandler::host_token(const HttpRequest& request,
         co_return fail(errc_for(reason),
                        identity::describe(reason, pod, query_ids, identity_settings_));
     }
-    const CacheResult result = co_await fetch_token(*decision.identity, ctx);
-    if (!result.token) {
-        co_return fail(result.error.code, fetch_failure_text(result.error),
-                       result.error.retry_after);
+    std::optional<CacheResult> result = cached_token(prepared, ctx);
+    if (!result) {
+        result = co_await fetch_token(prepared, ctx);
+    }
+    if (!result->token) {
+        co_return fail(result->error.code, fetch_failure_text(result->error),
+                       result->error.retry_after);
     }
     std::string body = "{\"token\":";
-    append_token_json(body, result.token, ctx.resource, deps_.clock.unix_seconds());
+    append_token_json(body, result->token, ctx.resource, deps_.clock.unix_seconds());
     body += ",\"clientid\":\"";
     append_json_escaped(body, decision.identity->client_id);
     body += "\"}";

@@ -1,11 +1,11 @@
 #include "nmid/http/router.hpp"
 
 #include <algorithm>
-#include <cstdint>
-#include <span>
-
 #include <array>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -92,10 +92,8 @@ std::size_t clean_path(std::string_view in, char* out) noexcept {
     std::size_t r = (!in.empty() && in[0] == '/') ? 1 : 0;
     const std::size_t n = in.size();
     while (r < n) {
-        if (in[r] == '/') {
-            ++r;
-        } else if (in[r] == '.' && (r + 1 == n || in[r + 1] == '/')) {
-            ++r;
+        if (in[r] == '/' || (in[r] == '.' && (r + 1 == n || in[r + 1] == '/'))) {
+            ++r;  // an empty or "." element
         } else if (in[r] == '.' && r + 1 < n && in[r + 1] == '.' &&
                    (r + 2 == n || in[r + 2] == '/')) {
             r += 2;
@@ -173,18 +171,47 @@ std::string_view path_and_query_of(std::string_view target) noexcept {
     return rest == std::string_view::npos ? std::string_view{} : target.substr(rest);
 }
 
+// Word-at-a-time helpers (eight bytes per step) for the scans of every request.
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+constexpr std::uint64_t kLows = 0x7F7F7F7F7F7F7F7FULL;
+
+std::uint64_t load8(const char* p) noexcept {
+    std::uint64_t w = 0;
+    std::memcpy(&w, p, sizeof w);
+    return w;
+}
+
+/// 0x80 in exactly the bytes of `w` that equal `c`, 0 elsewhere.
+constexpr std::uint64_t bytes_equal(std::uint64_t w, char c) noexcept {
+    const std::uint64_t x = w ^ (kOnes * static_cast<unsigned char>(c));
+    return ~(((x & kLows) + kLows) | x | kLows);
+}
+
 /// A rooted path with no escapes, no empty segment and no dot segment: its own decoded and
 /// cleaned form.
 bool is_canonical(std::string_view path) noexcept {
     if (path.empty() || path[0] != '/') {
         return false;
     }
-    for (std::size_t i = 0; i < path.size(); ++i) {
-        const char c = path[i];
+    // Whole words without '%' or '.' need only the "//" test; the rest byte by byte.
+    std::size_t i = 0;
+    for (; i + 8 <= path.size(); i += 8) {
+        const std::uint64_t w = load8(path.data() + i);
+        if ((bytes_equal(w, '%') | bytes_equal(w, '.')) != 0) {
+            break;
+        }
+        const std::uint64_t slashes = bytes_equal(w, '/');
+        // Adjacent bytes both '/', within the word (either byte order) or across words.
+        if ((slashes & (slashes >> 8U)) != 0 || (i > 0 && path[i - 1] == '/' && path[i] == '/')) {
+            return false;
+        }
+    }
+    for (std::size_t j = i == 0 ? 0 : i - 1; j < path.size(); ++j) {
+        const char c = path[j];
         if (c == '%') {
             return false;
         }
-        if (c == '/' && i + 1 < path.size() && (path[i + 1] == '/' || path[i + 1] == '.')) {
+        if (c == '/' && j + 1 < path.size() && (path[j + 1] == '/' || path[j + 1] == '.')) {
             return false;  // "//" or a segment starting with '.': let clean_path decide
         }
     }
@@ -259,10 +286,21 @@ RoutedTarget route(std::string_view target) {
 
 namespace {
 
-/// True when `s` has no escape and no '+' (decoding would change nothing). A plain loop:
-/// string_view::find_first_of calls memchr once per byte.
+/// True when `s` has no escape and no '+' (decoding would change nothing). Eight bytes at a
+/// time (string_view::find_first_of calls memchr once per byte).
 bool is_plain(std::string_view s) noexcept {
-    return std::none_of(s.begin(), s.end(), [](char c) { return c == '%' || c == '+'; });
+    const auto plain = [](std::uint64_t w) {
+        return (bytes_equal(w, '%') | bytes_equal(w, '+')) == 0;
+    };
+    if (s.size() < 8) {
+        return std::none_of(s.begin(), s.end(), [](char c) { return c == '%' || c == '+'; });
+    }
+    for (std::size_t i = 0; i + 8 <= s.size(); i += 8) {
+        if (!plain(load8(s.data() + i))) {
+            return false;
+        }
+    }
+    return plain(load8(s.data() + s.size() - 8));  // the (overlapping) last word
 }
 
 /// Go's `QueryUnescape` into `out`; false on an invalid escape.
@@ -295,49 +333,16 @@ bool query_unescape(std::string_view in, std::string& out) {
     return true;
 }
 
-/// Whether the encoded key decodes to `name`; `valid` false on an invalid escape.
-bool key_equals(std::string_view encoded, std::string_view name, bool& valid) noexcept {
-    valid = true;
-    if (is_plain(encoded)) {
-        return encoded == name;  // the usual case: a plain key
-    }
-    std::size_t j = 0;
-    bool equal = true;
-    for (std::size_t i = 0; i < encoded.size(); ++i) {
-        char c = encoded[i];
-        if (c == '%') {
-            if (i + 2 >= encoded.size()) {
-                valid = false;
-                return false;
-            }
-            const int hi = hex_value(encoded[i + 1]);
-            const int lo = hex_value(encoded[i + 2]);
-            if (hi < 0 || lo < 0) {
-                valid = false;
-                return false;
-            }
-            c = static_cast<char>((hi << 4) | lo);
-            i += 2;
-        } else if (c == '+') {
-            c = ' ';
-        }
-        if (equal && (j >= name.size() || name[j] != c)) {
-            equal = false;
-        }
-        ++j;
-    }
-    return equal && j == name.size();
-}
-
-}  // namespace
-
-void query_params(std::string_view query, std::span<const std::string_view> names,
-                  std::span<std::string> values) {
+/// One pass over `query`: for each pair whose decoded key is the first not yet found of
+/// `names`, `accept(i, raw_value)` says whether the value was usable (false: invalid escape,
+/// the name stays open for a later pair). Keys are decoded at most once per pair.
+template <class Accept>
+void scan_query(std::string_view query, std::span<const std::string_view> names, Accept&& accept) {
     // Bit i set once names[i] is found; callers ask for a handful of names (at most 64).
     std::uint64_t done = 0;
     const std::size_t wanted = std::min<std::size_t>(names.size(), 64);
     std::size_t found = 0;
-    std::string decoded;
+    std::string decoded_key;
     while (!query.empty() && found < wanted) {
         const std::size_t amp = query.find('&');
         const std::string_view pair = query.substr(0, amp);
@@ -346,17 +351,21 @@ void query_params(std::string_view query, std::span<const std::string_view> name
             continue;  // Go rejects ';' separators and skips the pair
         }
         const std::size_t eq = pair.find('=');
-        const std::string_view key = pair.substr(0, eq);
+        std::string_view key = pair.substr(0, eq);
         const std::string_view raw =
             eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+        if (!is_plain(key)) {
+            if (!query_unescape(key, decoded_key)) {
+                continue;  // an invalid escape in the key: Go skips the pair
+            }
+            key = decoded_key;
+        }
         for (std::size_t i = 0; i < wanted; ++i) {
             const std::uint64_t bit = std::uint64_t{1} << i;
-            bool valid = true;
-            if ((done & bit) != 0 || !key_equals(key, names[i], valid) || !valid) {
+            if ((done & bit) != 0 || names[i] != key) {
                 continue;
             }
-            if (query_unescape(raw, decoded)) {
-                values[i] = std::move(decoded);
+            if (accept(i, raw)) {
                 done |= bit;
                 ++found;
             }
@@ -365,9 +374,48 @@ void query_params(std::string_view query, std::span<const std::string_view> name
     }
 }
 
+}  // namespace
+
+void query_params(std::string_view query, std::span<const std::string_view> names,
+                  std::span<std::string> values) {
+    std::string decoded;
+    scan_query(query, names, [&](std::size_t i, std::string_view raw) {
+        if (!query_unescape(raw, decoded)) {
+            return false;
+        }
+        values[i] = std::move(decoded);
+        return true;
+    });
+}
+
+void query_param_views(std::string_view query, std::span<const std::string_view> names,
+                       std::span<std::string_view> values, std::string& decoded) {
+    decoded.clear();
+    std::string scratch;
+    scan_query(query, names, [&](std::size_t i, std::string_view raw) {
+        if (is_plain(raw)) {
+            values[i] = raw;
+            return true;
+        }
+        if (!query_unescape(raw, scratch)) {
+            return false;
+        }
+        if (decoded.capacity() < query.size()) {
+            // Decoded values are never longer than the query: no reallocation will move the
+            // bytes earlier views point into.
+            decoded.reserve(query.size());
+        }
+        const std::size_t at = decoded.size();
+        decoded.append(scratch);
+        values[i] = std::string_view{decoded}.substr(at);
+        return true;
+    });
+}
+
 std::string query_param(std::string_view query, std::string_view name) {
     std::string value;
-    query_params(query, std::span<const std::string_view>{&name, 1}, std::span<std::string>{&value, 1});
+    query_params(query, std::span<const std::string_view>{&name, 1},
+                 std::span<std::string>{&value, 1});
     return value;
 }
 

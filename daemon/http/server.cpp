@@ -20,12 +20,12 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/status.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -33,6 +33,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace nmid::http {
 namespace {
@@ -48,11 +49,11 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
 /// Bytes asked from the kernel per read. Requests to IMDS are well under 1 KiB; the buffer
 /// holds at most the unparsed part of one header plus one chunk.
-constexpr std::size_t kReadChunk = 4 * 1024;
+constexpr std::size_t kReadChunk = std::size_t{4} * 1024;
 /// Lingering close: how long and how much unread input is drained after an error response, so
 /// the peer reads the response instead of a reset caused by closing with unread data.
 constexpr Millis kMaxLinger{2'000};
-constexpr std::size_t kMaxLingerBytes = 1024 * 1024;
+constexpr std::size_t kMaxLingerBytes = std::size_t{1024} * 1024;
 /// Refusals in progress beyond this are closed without the 503 (a flood must not pin fds).
 constexpr std::size_t kMaxRefusing = 256;
 constexpr Millis kAcceptBackoff{50};
@@ -65,29 +66,324 @@ constexpr std::string_view kRefusedResponse =
 constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kJson = "application/json";
 
-using Parser = bhttp::request_parser<bhttp::string_body>;
+constexpr char ascii_lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
-/// HeaderView over the parser's fields: no copies; valid while the parser lives.
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return ascii_lower(x) == ascii_lower(y);
+           });
+}
+
+/// The request being read, as the parser reported it, in storage the connection reuses: no
+/// allocation per request once warm (Beast's message type allocates one node per field).
+/// Views stay valid until the next request starts.
+struct RequestData {
+    struct Span {
+        std::uint32_t offset = 0;
+        std::uint32_t size = 0;
+    };
+    struct Field {
+        Span name;
+        Span value;
+    };
+
+    std::string text;  ///< method, target, then each field's name and value, back to back
+    Span method;
+    Span target;
+    std::vector<Field> fields;  ///< wire order
+    std::string body;
+    bhttp::verb verb = bhttp::verb::unknown;
+    unsigned version = 11;
+    bool has_host = false;
+    bool expects_continue = false;  ///< the first Expect field is "100-continue"
+    bool seen_expect = false;
+    bool keep_alive = false;  ///< set once the request is complete
+
+    void clear() noexcept {
+        text.clear();
+        method = {};
+        target = {};
+        fields.clear();
+        body.clear();
+        verb = bhttp::verb::unknown;
+        version = 11;
+        has_host = false;
+        expects_continue = false;
+        seen_expect = false;
+        keep_alive = false;
+    }
+    Span add(std::string_view s) {
+        const Span span{static_cast<std::uint32_t>(text.size()),
+                        static_cast<std::uint32_t>(s.size())};
+        text.append(s);
+        return span;
+    }
+    [[nodiscard]] std::string_view view(Span s) const noexcept {
+        return {text.data() + s.offset, s.size};
+    }
+};
+
+/// Beast's HTTP/1 request parser (limits, framing, chunked bodies) writing into RequestData
+/// instead of a message object. One per request, as Beast requires.
+class RequestParser final : public bhttp::basic_parser<true> {
+public:
+    explicit RequestParser(RequestData& data) : data_(data) { data_.clear(); }
+
+private:
+    void on_request_impl(bhttp::verb method, beast::string_view method_str,
+                         beast::string_view target, int version, error_code& ec) override {
+        data_.verb = method;
+        data_.method = data_.add(method_str);
+        data_.target = data_.add(target);
+        data_.version = static_cast<unsigned>(version);
+        ec = {};
+    }
+    void on_response_impl(int, beast::string_view, int, error_code& ec) override {
+        ec = bhttp::error::bad_method;  // never called for requests
+    }
+    void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
+                       error_code& ec) override {
+        const RequestData::Span n = data_.add(name_string);
+        data_.fields.push_back({n, data_.add(value)});
+        if (name == bhttp::field::host) {
+            data_.has_host = true;
+        } else if (name == bhttp::field::expect && !data_.seen_expect) {
+            data_.seen_expect = true;
+            data_.expects_continue = iequals(value, "100-continue");
+        }
+        ec = {};
+    }
+    void on_header_impl(error_code& ec) override { ec = {}; }
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code& ec) override {
+        // basic_parser has checked a declared length against body_limit.
+        if (length) {
+            data_.body.reserve(static_cast<std::size_t>(*length));
+        }
+        ec = {};
+    }
+    std::size_t on_body_impl(beast::string_view body, error_code& ec) override {
+        data_.body.append(body.data(), body.size());
+        ec = {};
+        return body.size();
+    }
+    void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code& ec) override {
+        ec = {};
+    }
+    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                   error_code& ec) override {
+        data_.body.append(body.data(), body.size());
+        ec = {};
+        return body.size();
+    }
+    void on_finish_impl(error_code& ec) override { ec = {}; }
+
+    RequestData& data_;
+};
+
+/// tchar (RFC 9110 5.6.2): the bytes of a method or a field name, as Beast's is_token_char.
+constexpr std::array<bool, 256> kTchar = [] {
+    std::array<bool, 256> table{};
+    for (int c = '0'; c <= '9'; ++c) {
+        table[static_cast<std::size_t>(c)] = true;
+    }
+    for (int c = 'a'; c <= 'z'; ++c) {
+        table[static_cast<std::size_t>(c)] = true;
+        table[static_cast<std::size_t>(c) - (std::size_t{'a'} - std::size_t{'A'})] = true;
+    }
+    for (const char c : std::string_view{"!#$%&'*+-.^_`|~"}) {
+        table[static_cast<unsigned char>(c)] = true;
+    }
+    return table;
+}();
+
+constexpr bool is_tchar(char c) noexcept {
+    return kTchar[static_cast<unsigned char>(c)];
+}
+
+/// Visible ASCII: the bytes the fast path takes in a target.
+constexpr bool is_vchar(char c) noexcept {
+    return c > 0x20 && c < 0x7F;
+}
+
+/// Skips bytes in [`lowest`, 0x7E] eight at a time; stops at (or a little before) the first
+/// other byte, which the caller's byte loop then looks at.
+const char* skip_ascii_from(const char* p, const char* end, std::uint8_t lowest) noexcept {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+    while (end - p >= 8) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, p, sizeof w);
+        const std::uint64_t del = w ^ (kOnes * 0x7F);
+        // A byte below `lowest`, a DEL, or a byte >= 0x80 (the "has less than" trick).
+        if ((((w - kOnes * lowest) & ~w) | ((del - kOnes) & ~del) | w) & kHighs) {
+            break;
+        }
+        p += 8;
+    }
+    return p;
+}
+
+/// Fields Beast's parser acts on (framing, connection management, upgrades) and Expect, which
+/// this server acts on: a request carrying one is left to Beast.
+bool is_managed_field(std::string_view name) noexcept {
+    switch (name.size()) {
+        case 6:
+            return iequals(name, "expect");
+        case 7:
+            return iequals(name, "upgrade");
+        case 10:
+            return iequals(name, "connection");
+        case 14:
+            return iequals(name, "content-length");
+        case 16:
+            return iequals(name, "proxy-connection");
+        case 17:
+            return iequals(name, "transfer-encoding");
+        default:
+            return false;
+    }
+}
+
+/// The common request in a fraction of Beast's cost: a complete head in `in` that uses only
+/// the plainest HTTP/1.x syntax, parsed into `r`. Returns the bytes of the head (such a
+/// request has no body), or 0 to leave the request to Beast. Taken: `token SP target SP
+/// HTTP/1.0|1.1 CRLF`, target of visible ASCII; fields `token ":" OWS value OWS CRLF` with
+/// values of visible ASCII, SP and HTAB; no obs-fold; no field is_managed_field() names; the
+/// whole head shorter than `header_limit`. Beast accepts every such head and reports the same
+/// method, target, version and fields, and the request has no body and is keep-alive exactly
+/// when it is HTTP/1.1; anything else (including every malformed request) goes to Beast.
+std::size_t parse_simple_head(std::string_view in, std::size_t header_limit, RequestData& r) {
+    if (header_limit == 0) {
+        return 0;
+    }
+    const char* const begin = in.data();
+    const char* const end = begin + std::min(in.size(), header_limit - 1);
+    const char* p = begin;
+    const auto span_to = [](const char* first, const char* last) {
+        return std::string_view{first, static_cast<std::size_t>(last - first)};
+    };
+    // The head is copied once at the end; spans are offsets into it.
+    const auto span_of = [begin](std::string_view s) {
+        return RequestData::Span{static_cast<std::uint32_t>(s.data() - begin),
+                                 static_cast<std::uint32_t>(s.size())};
+    };
+
+    const char* const method = p;
+    while (p < end && is_tchar(*p)) {
+        ++p;
+    }
+    if (p == method || p == end || *p != ' ') {
+        return 0;
+    }
+    const std::string_view method_text = span_to(method, p++);
+    const char* const target = p;
+    p = skip_ascii_from(p, end, 0x21);
+    while (p < end && is_vchar(*p)) {
+        ++p;
+    }
+    if (p == target || p == end || *p != ' ') {
+        return 0;
+    }
+    const std::string_view target_text = span_to(target, p++);
+    constexpr std::string_view kVersion = "HTTP/1.";
+    if (end - p < 10 || std::string_view{p, kVersion.size()} != kVersion ||
+        (p[7] != '0' && p[7] != '1') || p[8] != '\r' || p[9] != '\n') {
+        return 0;
+    }
+    r.clear();
+    r.version = p[7] == '1' ? 11 : 10;
+    r.verb =
+        method_text == "GET"
+            ? bhttp::verb::get
+            : bhttp::string_to_verb(beast::string_view{method_text.data(), method_text.size()});
+    r.method = span_of(method_text);
+    r.target = span_of(target_text);
+    p += 10;
+
+    for (;;) {
+        if (end - p < 2) {
+            return 0;
+        }
+        if (p[0] == '\r') {
+            if (p[1] != '\n') {
+                return 0;
+            }
+            p += 2;
+            break;
+        }
+        const char* const name = p;
+        while (p < end && is_tchar(*p)) {
+            ++p;
+        }
+        if (p == name || p == end || *p != ':') {
+            return 0;
+        }
+        const std::string_view name_text = span_to(name, p++);
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            ++p;
+        }
+        const char* const value = p;
+        p = skip_ascii_from(p, end, 0x20);
+        while (p < end && ((*p >= 0x20 && *p < 0x7F) || *p == '\t')) {
+            ++p;
+        }
+        // CRLF, and one more byte to tell the next field from an obs-fold.
+        if (end - p < 3 || p[0] != '\r' || p[1] != '\n' || p[2] == ' ' || p[2] == '\t') {
+            return 0;
+        }
+        const char* value_end = p;
+        while (value_end != value && (value_end[-1] == ' ' || value_end[-1] == '\t')) {
+            --value_end;
+        }
+        p += 2;
+        if (is_managed_field(name_text)) {
+            return 0;
+        }
+        r.fields.push_back({span_of(name_text), span_of(span_to(value, value_end))});
+        if (name_text.size() == 4 && (name_text == "Host" || iequals(name_text, "host"))) {
+            r.has_host = true;
+        }
+    }
+    r.keep_alive = r.version == 11;
+    r.text.assign(begin, p);
+    return static_cast<std::size_t>(p - begin);
+}
+
+/// Field names compare case-insensitively; clients mostly send the canonical spelling.
+bool same_name(std::string_view a, std::string_view b) noexcept {
+    return a == b || iequals(a, b);
+}
+
+/// HeaderView over RequestData: no copies; valid until the next request starts.
 class FieldsView final : public HeaderView {
 public:
-    void reset(const bhttp::fields* fields) noexcept { fields_ = fields; }
+    void reset(const RequestData* data) noexcept { data_ = data; }
 
     [[nodiscard]] std::string_view get(std::string_view name) const override {
-        const auto it = fields_->find(name);
-        return it == fields_->end() ? std::string_view{} : std::string_view{it->value()};
+        for (const RequestData::Field& field : data_->fields) {
+            if (field.name.size == name.size() && same_name(data_->view(field.name), name)) {
+                return data_->view(field.value);
+            }
+        }
+        return {};
     }
     [[nodiscard]] bool contains(std::string_view name) const override {
-        return fields_->find(name) != fields_->end();
+        return std::any_of(
+            data_->fields.begin(), data_->fields.end(), [&](const RequestData::Field& field) {
+                return field.name.size == name.size() && iequals(data_->view(field.name), name);
+            });
     }
     void for_each(void (*fn)(void* ctx, std::string_view name, std::string_view value),
                   void* ctx) const override {
-        for (const auto& field : *fields_) {
-            fn(ctx, field.name_string(), field.value());
+        for (const RequestData::Field& field : data_->fields) {
+            fn(ctx, data_->view(field.name), data_->view(field.value));
         }
     }
 
 private:
-    const bhttp::fields* fields_ = nullptr;
+    const RequestData* data_ = nullptr;
 };
 
 /// What the connection is waiting for; the watchdog enforces deadlines only while waiting.
@@ -102,7 +398,8 @@ struct Conn {
     tcp::socket socket;
     asio::steady_timer timer;  ///< the watchdog's
     beast::flat_buffer buffer;
-    std::optional<Parser> parser;
+    std::optional<RequestParser> parser;
+    RequestData request;
     FieldsView headers;
     std::string out;  ///< serialised response, reused across requests
     asio::ip::address peer;
@@ -147,27 +444,29 @@ asio::awaitable<void> watchdog(Conn& c) {
     }
 }
 
-void append_uint(std::string& out, std::size_t value) {
-    std::array<char, 24> digits{};
-    const auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
-    out.append(digits.data(), end);
-}
-
+/// True when `s` holds CR, LF or NUL. Eight bytes at a time: a word without any byte below
+/// 0x0E is skipped with a few instructions, the rest are checked byte by byte.
 bool has_ctl(std::string_view s) noexcept {
-    return std::any_of(s.begin(), s.end(), [](char ch) {
-        const auto u = static_cast<unsigned char>(ch);
-        return u == '\r' || u == '\n' || u == 0;
-    });
-}
-
-constexpr char ascii_lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+    const auto is_ctl = [](char ch) { return ch == '\r' || ch == '\n' || ch == '\0'; };
+    const auto word_has_ctl = [&](std::size_t at) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, s.data() + at, sizeof word);
+        // Nonzero when some byte is below 0x0E (the classic "has less than" trick); then look.
+        return ((word - kOnes * 0x0E) & ~word & kHighs) != 0 &&
+               std::any_of(s.begin() + static_cast<std::ptrdiff_t>(at),
+                           s.begin() + static_cast<std::ptrdiff_t>(at + 8), is_ctl);
+    };
+    if (s.size() < 8) {
+        return std::any_of(s.begin(), s.end(), is_ctl);
+    }
+    for (std::size_t i = 0; i + 8 <= s.size(); i += 8) {
+        if (word_has_ctl(i)) {
+            return true;
+        }
+    }
+    return word_has_ctl(s.size() - 8);  // the (overlapping) last word
 }
 
 /// Fields the server owns; a handler's copy would contradict the framing.
@@ -182,41 +481,88 @@ std::string_view reason_phrase(int status) {
                                        : std::string_view{bhttp::obsolete_reason(s)};
 }
 
-/// Status line, Content-Type, Content-Length, extra fields, Connection, body: one buffer.
-void serialize(const HttpResponse& r, bool head, bool keep_alive, unsigned version,
-               std::string& out) {
+/// "HTTP/1.1 <status> <reason>\r\n" for a status in 100..999, built once per status.
+std::string_view status_line(int status) {
+    static const std::vector<std::string> lines = [] {
+        std::vector<std::string> all;
+        all.reserve(900);
+        for (int s = 100; s <= 999; ++s) {
+            all.push_back("HTTP/1.1 " + std::to_string(s) + " " + std::string{reason_phrase(s)} +
+                          "\r\n");
+        }
+        return all;
+    }();
+    return lines[static_cast<std::size_t>(status - 100)];
+}
+
+bool usable_field(const std::pair<std::string, std::string>& field) noexcept {
+    // CR/LF in a field would let echoed input split the response.
+    const auto& [name, value] = field;
+    return !name.empty() && !has_ctl(name) && !has_ctl(value) && !reserved_field(name);
+}
+
+/// Status line, Content-Type, Content-Length, extra fields, Connection: the head, sized first
+/// and then filled (`out` keeps its size between responses, so the same answer again is
+/// written over the previous one without clearing). Returns the body to send after it (none
+/// for HEAD and for statuses without a body): written from the response itself, not copied.
+std::string_view serialize(const HttpResponse& r, bool head, bool keep_alive, unsigned version,
+                           std::string& out) {
+    using namespace std::string_view_literals;
     const int status = (r.status >= 100 && r.status <= 999) ? r.status : 500;
     const bool body_allowed = status >= 200 && status != 204 && status != 304;
-    out.clear();
-    out.append("HTTP/1.1 ");
-    append_uint(out, static_cast<std::size_t>(status));
-    out.push_back(' ');
-    out.append(reason_phrase(status));
-    out.append("\r\n");
-    if (!r.content_type.empty() && !has_ctl(r.content_type)) {
-        out.append("Content-Type: ").append(r.content_type).append("\r\n");
+    const bool with_body = body_allowed && !head;
+    const std::string_view line = status_line(status);
+    const std::string_view type =
+        r.content_type.empty() || has_ctl(r.content_type) ? ""sv : std::string_view{r.content_type};
+    std::array<char, 24> length{};
+    const std::size_t length_size =
+        body_allowed
+            ? static_cast<std::size_t>(
+                  std::to_chars(length.data(), length.data() + length.size(), r.body.size()).ptr -
+                  length.data())
+            : 0;
+    std::size_t fields_size = 0;
+    for (const auto& field : r.headers) {
+        if (usable_field(field)) {
+            fields_size += field.first.size() + field.second.size() + 4;
+        }
+    }
+    const std::string_view connection = !keep_alive     ? "Connection: close\r\n"sv
+                                        : version == 10 ? "Connection: keep-alive\r\n"sv
+                                                        : ""sv;
+    constexpr std::string_view kType = "Content-Type: ";
+    constexpr std::string_view kLength = "Content-Length: ";
+    const std::size_t total = line.size() + (type.empty() ? 0 : kType.size() + type.size() + 2) +
+                              (body_allowed ? kLength.size() + length_size + 2 : 0) + fields_size +
+                              connection.size() + 2;
+    out.resize(total);
+    char* p = out.data();
+    const auto put = [&p](std::string_view piece) {
+        std::memcpy(p, piece.data(), piece.size());
+        p += piece.size();
+    };
+    put(line);
+    if (!type.empty()) {
+        put(kType);
+        put(type);
+        put("\r\n");
     }
     if (body_allowed) {
-        out.append("Content-Length: ");
-        append_uint(out, r.body.size());
-        out.append("\r\n");
+        put(kLength);
+        put({length.data(), length_size});
+        put("\r\n");
     }
-    for (const auto& [name, value] : r.headers) {
-        // CR/LF in a field would let echoed input split the response.
-        if (name.empty() || has_ctl(name) || has_ctl(value) || reserved_field(name)) {
-            continue;
+    for (const auto& field : r.headers) {
+        if (usable_field(field)) {
+            put(field.first);
+            put(": ");
+            put(field.second);
+            put("\r\n");
         }
-        out.append(name).append(": ").append(value).append("\r\n");
     }
-    if (!keep_alive) {
-        out.append("Connection: close\r\n");
-    } else if (version == 10) {
-        out.append("Connection: keep-alive\r\n");
-    }
-    out.append("\r\n");
-    if (body_allowed && !head) {
-        out.append(r.body);
-    }
+    put(connection);
+    put("\r\n");
+    return with_body ? std::string_view{r.body} : std::string_view{};
 }
 
 HttpResponse error_response(int status, std::string_view error, std::string_view description) {
@@ -311,23 +657,51 @@ struct State {
 
 using StatePtr = std::shared_ptr<State>;
 
-/// Writes all of `data`: straight into the socket when it has room (the usual case: no
-/// suspension), else waits under the write deadline.
-asio::awaitable<bool> write_all(const State& st, Conn& c, std::string_view data) {
+/// How far write_now() got.
+enum class WriteNow { done, pending, failed };
+
+/// Writes what the socket takes of `head` then `body` without waiting (one sendmsg) and leaves
+/// the rest in them.
+WriteNow write_now(Conn& c, std::string_view& head, std::string_view& body) {
     error_code ec;
-    const std::size_t n = c.socket.write_some(asio::buffer(data), ec);
-    if (!ec && n == data.size()) {
-        co_return true;
+    const std::array<asio::const_buffer, 2> both{asio::buffer(head), asio::buffer(body)};
+    const std::size_t n = c.socket.write_some(both, ec);
+    if (!ec && n == head.size() + body.size()) {
+        return WriteNow::done;
     }
     if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
-        co_return false;
+        return WriteNow::failed;
     }
-    data.remove_prefix(ec ? 0 : n);
+    const std::size_t written = ec ? 0 : n;
+    if (written >= head.size()) {
+        body.remove_prefix(written - head.size());
+        head = {};
+    } else {
+        head.remove_prefix(written);
+    }
+    return WriteNow::pending;
+}
+
+/// The rest of a write that write_now() could not finish, under the write deadline.
+asio::awaitable<bool> write_rest(const State& st, Conn& c, std::string_view head,
+                                 std::string_view body) {
     c.phase = Phase::writing;
     set_deadline(c, Clock::now() + st.settings.write_timeout);
-    const auto [wec, written] = co_await asio::async_write(c.socket, asio::buffer(data), kUseTuple);
+    const std::array<asio::const_buffer, 2> rest{asio::buffer(head), asio::buffer(body)};
+    const auto [ec, sent] = co_await asio::async_write(c.socket, rest, kUseTuple);
     c.phase = Phase::busy;
-    co_return !wec && !c.timed_out;
+    co_return !ec && !c.timed_out;
+}
+
+/// Writes `head` then `body`: straight into the socket when it has room (the usual case: no
+/// suspension), else waits under the write deadline.
+asio::awaitable<bool> write_all(const State& st, Conn& c, std::string_view head,
+                                std::string_view body = {}) {
+    const WriteNow now = write_now(c, head, body);
+    if (now != WriteNow::pending) {
+        co_return now == WriteNow::done;
+    }
+    co_return co_await write_rest(st, c, head, body);
 }
 
 ReadResult classify(const error_code& ec) {
@@ -340,17 +714,13 @@ ReadResult classify(const error_code& ec) {
     return ReadResult::bad;
 }
 
-bool expects_continue(const Parser& p) {
-    if (p.get().version() < 11) {
-        return false;
-    }
-    const auto it = p.get().find(bhttp::field::expect);
-    return it != p.get().end() && iequals(it->value(), "100-continue");
+bool expects_continue(const RequestData& r) {
+    return r.version >= 11 && r.expects_continue;
 }
 
 /// Parses one request from the buffer, reading more as needed until `deadline`.
 asio::awaitable<ReadResult> read_request(const State& st, Conn& c, SteadyTime deadline) {
-    Parser& p = *c.parser;
+    RequestParser& p = *c.parser;
     bool continue_sent = false;
     for (;;) {
         if (c.buffer.size() > 0) {
@@ -368,7 +738,7 @@ asio::awaitable<ReadResult> read_request(const State& st, Conn& c, SteadyTime de
                 co_return classify(ec);
             }
         }
-        if (!continue_sent && p.is_header_done() && expects_continue(p)) {
+        if (!continue_sent && p.is_header_done() && expects_continue(c.request)) {
             continue_sent = true;
             const bool written = co_await write_all(st, c, kContinueResponse);
             if (!written) {
@@ -420,9 +790,9 @@ asio::awaitable<void> answer_unreadable(State& st, Conn& c, ReadResult r) {
             break;
     }
     c.timed_out = false;
-    serialize(resp, false, false, 11, c.out);
+    const std::string_view body = serialize(resp, false, false, 11, c.out);
     c.linger = true;
-    co_await write_all(st, c, c.out);
+    co_await write_all(st, c, c.out, body);
 }
 
 /// The request/response loop. Returns when the connection should close.
@@ -448,13 +818,21 @@ asio::awaitable<void> serve(State& st, Conn& c) {
         }
 
         const SteadyTime started = Clock::now();
-        c.parser.emplace();
-        c.parser->eager(true);
-        c.parser->header_limit(static_cast<std::uint32_t>(
-            std::min<std::size_t>(st.settings.header_limit, UINT32_MAX)));
-        c.parser->body_limit(st.settings.body_limit);
-
-        const ReadResult r = co_await read_request(st, c, started + st.settings.read_timeout);
+        ReadResult r = ReadResult::complete;
+        const auto* const data = static_cast<const char*>(c.buffer.data().data());
+        const std::size_t simple = parse_simple_head(std::string_view{data, c.buffer.size()},
+                                                     st.settings.header_limit, c.request);
+        if (simple != 0) {
+            c.buffer.consume(simple);
+        } else {
+            c.parser.emplace(c.request);
+            c.parser->eager(true);
+            c.parser->header_limit(static_cast<std::uint32_t>(
+                std::min<std::size_t>(st.settings.header_limit, UINT32_MAX)));
+            c.parser->body_limit(st.settings.body_limit);
+            r = co_await read_request(st, c, started + st.settings.read_timeout);
+            c.request.keep_alive = r == ReadResult::complete && c.parser->keep_alive();
+        }
         if (r == ReadResult::closed) {
             co_return;
         }
@@ -463,24 +841,23 @@ asio::awaitable<void> serve(State& st, Conn& c) {
             co_return;
         }
 
-        auto& msg = c.parser->get();
-        if ((msg.version() != 10 && msg.version() != 11) ||
-            (msg.version() == 11 && msg.find(bhttp::field::host) == msg.end())) {
+        const RequestData& msg = c.request;
+        if ((msg.version != 10 && msg.version != 11) || (msg.version == 11 && !msg.has_host)) {
             // RFC 9112 3.2 (and Go's server): an HTTP/1.1 request without Host is a 400.
             co_await answer_unreadable(st, c, ReadResult::bad);
             co_return;
         }
 
         st.requests.fetch_add(1, std::memory_order_relaxed);
-        c.headers.reset(&msg.base());
+        c.headers.reset(&msg);
         HttpRequest req;
-        req.method = msg.method_string();
-        req.target = msg.target();
-        req.version = msg.version();
+        req.method = msg.view(msg.method);
+        req.target = msg.view(msg.target);
+        req.version = msg.version;
         req.peer = c.peer;
         req.received_at = started;
         req.headers = &c.headers;
-        req.body = msg.body();
+        req.body = msg.body;
 
         HttpResponse resp;
         bool failed = false;
@@ -508,9 +885,17 @@ asio::awaitable<void> serve(State& st, Conn& c) {
         }
 
         const bool keep_alive =
-            c.parser->keep_alive() && !resp.close && !st.stopping.load(std::memory_order_acquire);
-        serialize(resp, msg.method() == bhttp::verb::head, keep_alive, req.version, c.out);
-        const bool written = co_await write_all(st, c, c.out);
+            c.request.keep_alive && !resp.close && !st.stopping.load(std::memory_order_acquire);
+        std::string_view body =
+            serialize(resp, msg.verb == bhttp::verb::head, keep_alive, req.version, c.out);
+        std::string_view head = c.out;
+        // The usual write completes at once: no coroutine for it.
+        const WriteNow now = write_now(c, head, body);
+        bool written = now == WriteNow::done;
+        if (now == WriteNow::pending) {
+            written = co_await write_rest(st, c, head, body);
+        }
+        give_back_response_buffer(std::move(resp.body));
         if (!written || !keep_alive) {
             co_return;
         }
@@ -633,8 +1018,7 @@ asio::any_io_executor connection_executor(const State& st) {
 
 asio::awaitable<void> accept_loop(StatePtr st) {
     while (!st->stopping.load(std::memory_order_acquire)) {
-        auto [ec, socket] =
-            co_await st->acceptor.async_accept(connection_executor(*st), kUseTuple);
+        auto [ec, socket] = co_await st->acceptor.async_accept(connection_executor(*st), kUseTuple);
         if (st->stopping.load(std::memory_order_acquire) || !st->acceptor.is_open()) {
             break;
         }
@@ -658,16 +1042,17 @@ asio::awaitable<void> accept_loop(StatePtr st) {
             }
             st->refusing.fetch_add(1, std::memory_order_relaxed);
             st->tasks.fetch_add(1, std::memory_order_acq_rel);
-            asio::co_spawn(executor, refuse(st, std::move(socket)), [st](std::exception_ptr) {
-                st->refusing.fetch_sub(1, std::memory_order_relaxed);
-                st->task_done(st);
-            });
+            asio::co_spawn(executor, refuse(st, std::move(socket)),
+                           [st](const std::exception_ptr& /*unused*/) {
+                               st->refusing.fetch_sub(1, std::memory_order_relaxed);
+                               st->task_done(st);
+                           });
             continue;
         }
         st->active.fetch_add(1, std::memory_order_relaxed);
         st->tasks.fetch_add(1, std::memory_order_acq_rel);
         asio::co_spawn(executor, connection(st, std::move(socket), ++st->next_id),
-                       [st](std::exception_ptr e) {
+                       [st](const std::exception_ptr& e) {
                            if (e) {
                                try {
                                    std::rethrow_exception(e);

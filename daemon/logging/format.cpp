@@ -55,16 +55,16 @@ void put_digits(char* out, unsigned value, int width) {
 
 }  // namespace
 
-void Timestamp::append_to(spdlog::memory_buf_t& out, std::chrono::system_clock::time_point time) {
+std::string_view Timestamp::format(std::chrono::system_clock::time_point time) {
     using namespace std::chrono;
     const auto since_epoch = floor<milliseconds>(time).time_since_epoch();
     const auto second = floor<seconds>(since_epoch);
+    char* p = text_.data();
     if (second.count() != cached_second_) {
         cached_second_ = second.count();
         const auto t = static_cast<std::time_t>(cached_second_);
         std::tm tm{};
         ::gmtime_r(&t, &tm);
-        char* p = prefix_.data();
         put_digits(p, static_cast<unsigned>(tm.tm_year + 1900), 4);
         p[4] = '-';
         put_digits(p + 5, static_cast<unsigned>(tm.tm_mon + 1), 2);
@@ -76,11 +76,11 @@ void Timestamp::append_to(spdlog::memory_buf_t& out, std::chrono::system_clock::
         put_digits(p + 14, static_cast<unsigned>(tm.tm_min), 2);
         p[16] = ':';
         put_digits(p + 17, static_cast<unsigned>(tm.tm_sec), 2);
+        p[19] = '.';
+        p[23] = 'Z';
     }
-    std::array<char, 5> millis{'.', '0', '0', '0', 'Z'};
-    put_digits(millis.data() + 1, static_cast<unsigned>((since_epoch - second).count()), 3);
-    out.append(prefix_.data(), prefix_.data() + prefix_.size());
-    out.append(millis.data(), millis.data() + millis.size());
+    put_digits(p + 20, static_cast<unsigned>((since_epoch - second).count()), 3);
+    return {text_.data(), text_.size()};
 }
 
 void TextFormatter::format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) {

@@ -4,7 +4,11 @@
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -17,6 +21,13 @@ namespace {
 
 // Which payload audit() builds; must match the formatter installed by the last setup().
 std::atomic<LogFormat> g_format{LogFormat::text};
+// The logger installed by the last setup() and its sink: audit() writes its line straight into
+// that sink while the default logger is still this one (held, so the address stays unique).
+std::shared_ptr<spdlog::logger> g_logger;
+std::shared_ptr<detail::BufferedSink> g_sink;
+
+// The daemon's flusher writes at least this often (and as soon as 32 KiB accumulate).
+constexpr std::chrono::milliseconds kFlushInterval{500};
 
 spdlog::level::level_enum parse_level(const std::string& level) {
     static constexpr std::pair<std::string_view, spdlog::level::level_enum> kLevels[] = {
@@ -33,26 +44,42 @@ spdlog::level::level_enum parse_level(const std::string& level) {
     throw std::invalid_argument("unknown log level: " + level);
 }
 
-void install(const LogSettings& settings, detail::BufferedSink::Writer writer) {
+void install(const LogSettings& settings, detail::BufferedSink::Writer writer,
+             std::chrono::milliseconds flush_interval) {
     const auto level = parse_level(settings.level);
-    auto sink = std::make_shared<detail::BufferedSink>(std::move(writer));
+    // The previous sink (tests call setup more than once) stops its flusher first.
+    g_logger.reset();
+    g_sink.reset();
+    auto sink = std::make_shared<detail::BufferedSink>(std::move(writer), flush_interval);
     if (settings.format == LogFormat::json) {
         sink->set_formatter(std::make_unique<detail::JsonFormatter>());
     } else {
         sink->set_formatter(std::make_unique<detail::TextFormatter>());
     }
-    auto logger = std::make_shared<spdlog::logger>("nmid", std::move(sink));
+    auto logger = std::make_shared<spdlog::logger>("nmid", sink);
     logger->set_level(level);
     // The sink decides when to write (threshold, warn and above); the logger never flushes.
     logger->flush_on(spdlog::level::off);
     g_format.store(settings.format, std::memory_order_relaxed);
+    g_sink = std::move(sink);
+    g_logger = logger;
     spdlog::set_default_logger(std::move(logger));
 }
 
 template <class Buffer>
+void append_int(Buffer& out, std::int64_t value) {
+    std::array<char, 24> digits{};
+    const auto result = std::to_chars(digits.data(), digits.data() + digits.size(), value);
+    out.append(digits.data(), result.ptr);
+}
+
+template <class Buffer>
 void build_text(Buffer& out, const AuditRecord& r, std::string_view path) {
-    fmt::format_to(fmt::appender(out), "status ({}) took {} ns for req.method=", r.status,
-                   r.took.count());
+    detail::append(out, "status (");
+    append_int(out, r.status);
+    detail::append(out, ") took ");
+    append_int(out, r.took.count());
+    detail::append(out, " ns for req.method=");
     detail::append_text_escaped(out, r.method);
     detail::append(out, " reg.path=");
     detail::append_text_escaped(out, path);
@@ -60,11 +87,18 @@ void build_text(Buffer& out, const AuditRecord& r, std::string_view path) {
     detail::append_text_escaped(out, r.remote);
     detail::append_text_field(out, "route", r.route);
     if (!r.pod_namespace.empty() || !r.pod_name.empty()) {
-        fmt::basic_memory_buffer<char, 128> pod;
-        detail::append(pod, r.pod_namespace);
-        pod.push_back('/');
-        detail::append(pod, r.pod_name);
-        detail::append_text_field(out, "pod", std::string_view{pod.data(), pod.size()});
+        // `pod=ns/name` as one field: quoted when either part needs it. Escaping is per byte
+        // (a UTF-8 sequence cannot span the '/'), so the parts are escaped apart.
+        const detail::Scan ns = detail::scan(r.pod_namespace);
+        const detail::Scan name = detail::scan(r.pod_name);
+        const bool quoted = ns.spacing || name.spacing;
+        detail::append(out, quoted ? " pod=\"" : " pod=");
+        detail::append_text_scanned(out, r.pod_namespace, ns, quoted);
+        out.push_back('/');
+        detail::append_text_scanned(out, r.pod_name, name, quoted);
+        if (quoted) {
+            out.push_back('"');
+        }
     }
     detail::append_text_field(out, "identity", r.identity);
     detail::append_text_field(out, "cache", r.cache);
@@ -73,8 +107,11 @@ void build_text(Buffer& out, const AuditRecord& r, std::string_view path) {
 
 template <class Buffer>
 void build_json(Buffer& out, const AuditRecord& r, std::string_view path) {
-    fmt::format_to(fmt::appender(out), "\"status\":{},\"took_ns\":{},\"req.method\":\"", r.status,
-                   r.took.count());
+    detail::append(out, "\"status\":");
+    append_int(out, r.status);
+    detail::append(out, ",\"took_ns\":");
+    append_int(out, r.took.count());
+    detail::append(out, ",\"req.method\":\"");
     detail::append_json_escaped(out, r.method);
     detail::append(out, "\",\"reg.path\":\"");
     detail::append_json_escaped(out, path);
@@ -97,13 +134,22 @@ void build_json(Buffer& out, const AuditRecord& r, std::string_view path) {
 }  // namespace
 
 void setup(const LogSettings& settings) {
-    install(settings, detail::write_stdout);
+    install(settings, detail::write_stdout, kFlushInterval);
 }
 
-void setup_for_test(const LogSettings& settings, std::shared_ptr<std::ostringstream> out) {
-    install(settings, [out = std::move(out)](std::string_view data) {
-        out->write(data.data(), static_cast<std::streamsize>(data.size()));
-    });
+void setup_for_test(const LogSettings& settings, std::shared_ptr<std::ostringstream> out,
+                    std::chrono::milliseconds flush_interval) {
+    install(
+        settings,
+        [out = std::move(out)](std::string_view data) {
+            out->write(data.data(), static_cast<std::streamsize>(data.size()));
+        },
+        flush_interval);
+}
+
+void setup_for_test(const LogSettings& settings, std::function<void(std::string_view)> writer,
+                    std::chrono::milliseconds flush_interval) {
+    install(settings, std::move(writer), flush_interval);
 }
 
 void flush() {
@@ -117,8 +163,31 @@ void audit(const AuditRecord& record) {
     }
     // The query string may carry a client id; it never reaches the log.
     const std::string_view path = record.path.substr(0, record.path.find('?'));
+    const bool json = g_format.load(std::memory_order_relaxed) == LogFormat::json;
+    if (logger == g_logger.get()) {
+        // The usual case: the whole line goes straight into the sink's buffer, as the
+        // formatters would have written it around the payload below.
+        g_sink->append_line([&](detail::ByteBuffer& out, detail::Timestamp& timestamp) {
+            const auto now = spdlog::log_clock::now();
+            if (json) {
+                detail::append(out, "{\"ts\":\"");
+                timestamp.append_to(out, now);
+                detail::append(out, "\",\"level\":\"info\",\"msg\":\"request\",");
+                build_json(out, record, path);
+                detail::append(out, "}\n");
+            } else {
+                timestamp.append_to(out, now);
+                detail::append(out, " I ");
+                build_text(out, record, path);
+                out.push_back('\n');
+            }
+        });
+        return;
+    }
+    // Another default logger (installed after setup()): an ordinary record whose payload our
+    // formatters recognise by the marker.
     fmt::basic_memory_buffer<char, 512> payload;
-    if (g_format.load(std::memory_order_relaxed) == LogFormat::json) {
+    if (json) {
         build_json(payload, record, path);
     } else {
         build_text(payload, record, path);

@@ -9,6 +9,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -144,9 +145,40 @@ private:
     std::vector<Entry> entries_;
 };
 
+// Tells the Metrics objects apart in the per-thread memo below (addresses can be reused).
+std::atomic<std::uint64_t> g_next_metrics_id{1};
+
+/// The series of the last request recorded on this thread and the label values that chose
+/// them: a repeated request (one pod asking for one resource) skips the lock, the interning
+/// and the lookups. Series are never removed, so the pointers stay valid while their Metrics
+/// lives; `owner` keeps another Metrics from using them.
+struct RequestSeriesMemo {
+    std::uint64_t owner = 0;
+    int status = 0;
+    std::string route;
+    std::string cache;
+    std::string pod_namespace;
+    std::string resource;
+    Counter* counter = nullptr;
+    Histogram* duration = nullptr;
+    Histogram* nmi = nullptr;
+
+    [[nodiscard]] bool matches(std::uint64_t id, std::string_view r, int s, std::string_view c,
+                               std::string_view ns, std::string_view res) const {
+        return owner == id && status == s && route == r && cache == c && pod_namespace == ns &&
+               resource == res;
+    }
+};
+
+RequestSeriesMemo& request_series_memo() {
+    thread_local RequestSeriesMemo memo;
+    return memo;
+}
+
 }  // namespace
 
 struct Metrics::Impl {
+    const std::uint64_t id = g_next_metrics_id.fetch_add(1, std::memory_order_relaxed);
     prometheus::Registry registry;
 
     prometheus::Family<Counter>& requests_total =
@@ -286,6 +318,16 @@ Metrics::~Metrics() = default;
 void Metrics::record_request(std::string_view route, int status, std::string_view cache_outcome,
                              std::string_view pod_namespace, std::string_view resource,
                              std::chrono::nanoseconds latency) {
+    RequestSeriesMemo& memo = request_series_memo();
+    const double took = seconds(latency);
+    if (memo.matches(impl_->id, route, status, cache_outcome, pod_namespace, resource)) {
+        memo.counter->Increment();
+        memo.duration->Observe(took);
+        if (memo.nmi != nullptr) {
+            memo.nmi->Observe(took);
+        }
+        return;
+    }
     Counter* counter = nullptr;
     Histogram* duration = nullptr;
     Histogram* nmi = nullptr;
@@ -304,12 +346,20 @@ void Metrics::record_request(std::string_view route, int status, std::string_vie
                                        impl_->resources.intern(resource));
         }
     }
-    const double took = seconds(latency);
     counter->Increment();
     duration->Observe(took);
     if (nmi != nullptr) {
         nmi->Observe(took);
     }
+    memo.owner = impl_->id;
+    memo.status = status;
+    memo.route.assign(route);
+    memo.cache.assign(cache_outcome);
+    memo.pod_namespace.assign(pod_namespace);
+    memo.resource.assign(resource);
+    memo.counter = counter;
+    memo.duration = duration;
+    memo.nmi = nmi;
 }
 
 void Metrics::record_upstream(std::string_view source, std::string_view nmi_operation_type,

@@ -96,7 +96,47 @@ CacheResult failure(CacheOutcome outcome, FetchError error) {
     return CacheResult{.token = nullptr, .outcome = outcome, .error = std::move(error)};
 }
 
+std::size_t combine(std::size_t h, std::size_t v) noexcept {
+    return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+}
+
+/// The entries' hash and equality: a TokenRequest, or a TokenKey viewing the same fields, so
+/// hits look up without building a TokenRequest (heterogeneous lookup).
+struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(const TokenRequest& r) const noexcept {
+        return combine(identity_hash(r.identity), std::hash<std::string_view>{}(r.resource));
+    }
+    std::size_t operator()(const TokenKey& k) const noexcept {
+        return combine(k.identity.hash, std::hash<std::string_view>{}(k.resource));
+    }
+};
+
+struct KeyEqual {
+    using is_transparent = void;
+    bool operator()(const TokenRequest& a, const TokenRequest& b) const { return a == b; }
+    bool operator()(const TokenKey& k, const TokenRequest& r) const {
+        return k.resource == r.resource && k.identity.identity == r.identity;
+    }
+    bool operator()(const TokenRequest& r, const TokenKey& k) const { return (*this)(k, r); }
+};
+
 }  // namespace
+
+std::size_t identity_hash(const TokenIdentity& identity) noexcept {
+    const std::hash<std::string_view> hash;
+    std::size_t h = hash(identity.client_id);
+    h = combine(h, hash(identity.tenant_id));
+    h = combine(h, hash(identity.ad_endpoint));
+    h = combine(h, hash(identity.secret.namespace_name));
+    h = combine(h, hash(identity.secret.name));
+    return combine(h, static_cast<std::size_t>(identity.type));
+}
+
+PreparedIdentity prepare_identity(TokenIdentity identity) {
+    const std::size_t hash = identity_hash(identity);
+    return PreparedIdentity{.identity = std::move(identity), .hash = hash};
+}
 
 std::string_view to_string(CacheOutcome outcome) noexcept {
     switch (outcome) {
@@ -148,7 +188,8 @@ public:
         return any_strand_ == nullptr || any_strand_->running_in_this_thread();
     }
 
-    std::optional<CacheResult> try_get(const TokenRequest& request);
+    template <class Key>
+    std::optional<CacheResult> try_get(const Key& key);
     asio::awaitable<CacheResult> get_here(const TokenRequest& request);
     asio::awaitable<void> run_here(std::shared_ptr<Impl> self);
     void stop_here();
@@ -235,7 +276,7 @@ private:
     TokenCacheSettings settings_;
     std::function<void(const UpstreamAttempt&)> on_attempt_;
 
-    std::unordered_map<TokenRequest, Entry, TokenRequestHash> entries_;
+    std::unordered_map<TokenRequest, Entry, KeyHash, KeyEqual> entries_;
     std::list<Entry*> lru_;  ///< front: most recently used
 
     // Budget: concurrency plus a GCRA token bucket (exact in integer nanoseconds).
@@ -277,11 +318,12 @@ private:
 // ---------------------------------------------------------------------------------------------
 // Lookups
 
-std::optional<CacheResult> TokenCache::Impl::try_get(const TokenRequest& request) {
+template <class Key>
+std::optional<CacheResult> TokenCache::Impl::try_get(const Key& key) {
     if (!on_executor()) {
         return std::nullopt;
     }
-    const auto it = entries_.find(request);
+    const auto it = entries_.find(key);
     if (it == entries_.end()) {
         return std::nullopt;
     }
@@ -748,6 +790,10 @@ TokenCache::~TokenCache() {
 
 std::optional<CacheResult> TokenCache::try_get(const TokenRequest& request) {
     return impl_->try_get(request);
+}
+
+std::optional<CacheResult> TokenCache::try_get(const TokenKey& key) {
+    return impl_->try_get(key);
 }
 
 asio::awaitable<CacheResult> TokenCache::get(const TokenRequest& request) {

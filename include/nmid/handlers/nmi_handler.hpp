@@ -1,11 +1,16 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "nmid/config/settings.hpp"
 #include "nmid/http/message.hpp"
+#include "nmid/http/router.hpp"
 #include "nmid/identity/resolver.hpp"
+#include "nmid/model/pod.hpp"
 #include "nmid/token/token_cache.hpp"
 
 namespace nmid {
@@ -42,13 +47,31 @@ public:
                IdentitySettings identity_settings, UpstreamSettings upstream_settings);
     boost::asio::awaitable<http::HttpResponse> handle(const http::HttpRequest& request) override;
 
-    struct Context;  ///< per-request facts for the audit line (defined in the .cpp)
+    struct Context;   ///< per-request facts for the audit line (defined in the .cpp)
+    struct Prepared;  ///< a resolved (pod, query, CRD snapshot) and its cache key
 
 private:
     struct Resolved;
+    boost::asio::awaitable<http::HttpResponse> respond(const http::HttpRequest& request,
+                                                       const http::RoutedTarget& routed,
+                                                       Context& ctx);
+    static boost::asio::awaitable<http::HttpResponse> ready(http::HttpResponse response);
+    /// The request's metrics and audit line.
+    void record(const http::HttpRequest& request, std::string_view path,
+                const http::HttpResponse& response, const Context& ctx);
     boost::asio::awaitable<Resolved> resolve_waiting(const PodInfo& pod,
                                                      const identity::TokenQuery& query);
-    boost::asio::awaitable<CacheResult> fetch_token(const AzureIdentity& id, Context& ctx);
+    /// The decision for (pod, query) under the current CRD snapshot, from this thread's memo
+    /// when it has one for the current snapshot generation; else nullptr.
+    [[nodiscard]] std::shared_ptr<const Prepared> find_prepared(
+        const PodInfoPtr& pod, const identity::TokenQuery& query) const;
+    /// resolve_waiting() and the cache key of its decision, remembered when final.
+    boost::asio::awaitable<std::shared_ptr<const Prepared>> prepare(
+        const PodInfoPtr& pod, const identity::TokenQuery& query);
+    /// The bound identity's token when cached (no suspension); records the redacted identity
+    /// and the cache outcome for the audit line.
+    std::optional<CacheResult> cached_token(const Prepared& prepared, Context& ctx);
+    boost::asio::awaitable<CacheResult> fetch_token(const Prepared& prepared, Context& ctx);
     boost::asio::awaitable<http::HttpResponse> token(const http::HttpRequest& request,
                                                      std::string_view query, Context& ctx);
     boost::asio::awaitable<http::HttpResponse> host_token(const http::HttpRequest& request,
@@ -57,6 +80,7 @@ private:
                                                      Context& ctx);
 
     NmiDependencies deps_;
+    std::uint64_t id_;  ///< tells this handler's memo entries from another's
     HandlerSettings settings_;
     IdentitySettings identity_settings_;
     UpstreamSettings upstream_;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/ip/address.hpp>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -43,6 +44,14 @@ struct HttpResponse {
     bool close = false;  ///< close the connection after writing
     bool reset = false;  ///< abort the connection (TCP RST) instead of answering; fault injection
 };
+
+/// An empty string with at least `capacity` bytes reserved, for a response's body or content
+/// type, reusing the storage of a response the listener finished writing on this thread (no
+/// allocation per response in steady state). Optional: any std::string works.
+[[nodiscard]] std::string take_response_buffer(std::size_t capacity);
+/// Keeps `s`'s storage for take_response_buffer() on this thread (a few buffers of at most
+/// 64 KiB are kept; others are freed). The listener calls it for each response it wrote.
+void give_back_response_buffer(std::string&& s) noexcept;
 
 /// What the listener calls for every request.
 class RequestHandler {

@@ -44,4 +44,11 @@ void query_params(std::string_view query, std::span<const std::string_view> name
 
 [[nodiscard]] std::string query_param(std::string_view query, std::string_view name);
 
+/// query_params() without copies where decoding changes nothing: `values[i]` views the raw
+/// value inside `query`, or, when it had to be decoded, a part of `decoded` (which this
+/// clears first and then holds every decoded value). Views are valid while `query` and
+/// `decoded` are and `decoded` is not modified. `values` as long as `names`.
+void query_param_views(std::string_view query, std::span<const std::string_view> names,
+                       std::span<std::string_view> values, std::string& decoded);
+
 }  // namespace nmid::http

@@ -15,6 +15,7 @@
 // U+FFFD.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string_view>
@@ -24,15 +25,24 @@
 namespace nmid::logging {
 
 /// Installs the default spdlog logger writing to stdout in `settings.format` at
-/// `settings.level` (trace|debug|info|warn|warning|error|critical|off). Output is buffered:
-/// written when 32 KiB accumulate, at once for warn and above, and on flush(). Call once at
-/// start-up, before other threads log. Throws std::invalid_argument for an unknown level.
+/// `settings.level` (trace|debug|info|warn|warning|error|critical|off). Output is buffered and
+/// written by a flusher thread that this starts: every 500 ms and as soon as 32 KiB
+/// accumulate, so threads that log never wait for stdout (unless it falls 1 MiB behind).
+/// Warn and above are written at once by the thread that logs them, and flush() writes
+/// everything. Call once at start-up, before other threads log. Throws std::invalid_argument
+/// for an unknown level.
 void setup(const LogSettings& settings);
 
-/// Same as setup() but writing to `out` instead of stdout (tests).
-void setup_for_test(const LogSettings& settings, std::shared_ptr<std::ostringstream> out);
+/// Same as setup() but writing to `out` instead of stdout (tests). With `flush_interval` 0
+/// (the default) there is no flusher thread: the logging thread writes when 32 KiB
+/// accumulate, so output is deterministic.
+void setup_for_test(const LogSettings& settings, std::shared_ptr<std::ostringstream> out,
+                    std::chrono::milliseconds flush_interval = std::chrono::milliseconds{0});
+/// Same, with every write handed to `writer` (one call at a time, in order).
+void setup_for_test(const LogSettings& settings, std::function<void(std::string_view)> writer,
+                    std::chrono::milliseconds flush_interval = std::chrono::milliseconds{0});
 
-/// Writes out everything buffered. Thread-safe; `app` calls it every 500 ms and at exit.
+/// Writes out everything buffered before it returns. Thread-safe; call it at exit.
 void flush();
 
 /// One request, as the audit line describes it. Every view is only read during audit().
@@ -50,7 +60,7 @@ struct AuditRecord {
     std::string_view error{};
 };
 
-/// Writes one audit line at info level. Thread-safe; formats into a stack buffer.
+/// Writes one audit line at info level. Thread-safe; formats straight into the log buffer.
 ///
 /// Text (NMI's line, `reg.path` typo kept, then nmid's fields, each omitted when empty; a
 /// value with a space, '"' or '=' is double-quoted with '"' and '\' escaped):

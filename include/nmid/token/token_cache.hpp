@@ -37,6 +37,25 @@ struct CacheResult {
     FetchError error;  ///< meaningful only when `token` is null
 };
 
+/// The identity half of a cache key with its hash, prepared once (per CRD snapshot, by the
+/// handler) so that a cached answer neither copies nor rehashes the identity.
+struct PreparedIdentity {
+    TokenIdentity identity;
+    std::size_t hash = 0;  ///< identity_hash(identity)
+};
+
+/// Hash of everything in a TokenIdentity that distinguishes cache keys (the same fields
+/// TokenRequestHash covers; resource_id is informational and left out).
+[[nodiscard]] std::size_t identity_hash(const TokenIdentity& identity) noexcept;
+[[nodiscard]] PreparedIdentity prepare_identity(TokenIdentity identity);
+
+/// A lookup key that views a prepared identity and a resource. The referenced objects must
+/// outlive the call it is passed to.
+struct TokenKey {
+    const PreparedIdentity& identity;
+    std::string_view resource;
+};
+
 /// Counters since construction.
 struct TokenCacheStats {
     std::uint64_t hits = 0;
@@ -91,6 +110,8 @@ public:
     /// With a plain io_context executor the caller must run on that io_context's only thread.
     /// No allocation on a plain hit.
     std::optional<CacheResult> try_get(const TokenRequest& request);
+    /// Same as try_get(TokenRequest) for the request `key` views, without building one.
+    std::optional<CacheResult> try_get(const TokenKey& key);
 
     /// Full path: hit, negative hit, join an in-flight fetch, or start one (single flight).
     /// On failure `token` is null and `error.code` is one of Errc::upstream_refused,

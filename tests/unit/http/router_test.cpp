@@ -212,18 +212,51 @@ namespace {
 TEST(QueryParams, OnePassFillsEachNameWithItsFirstDecodedOccurrence) {
     const std::array<std::string_view, 4> names = {"resource", "client_id", "mi_res_id", "absent"};
     std::array<std::string, 4> values;
-    query_params("api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net&client_id=a+b"
-                 "&resource=second&mi_res_id=%2Fsubscriptions%2Fx",
-                 names, values);
+    query_params(
+        "api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net&client_id=a+b"
+        "&resource=second&mi_res_id=%2Fsubscriptions%2Fx",
+        names, values);
     EXPECT_EQ(values[0], "https://vault.azure.net");
     EXPECT_EQ(values[1], "a b");
     EXPECT_EQ(values[2], "/subscriptions/x");
     EXPECT_EQ(values[3], "");
     for (std::size_t i = 0; i < names.size(); ++i) {
-        EXPECT_EQ(values[i], query_param("api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net"
-                                         "&client_id=a+b&resource=second&mi_res_id=%2Fsubscriptions%2Fx",
-                                         names[i]))
+        EXPECT_EQ(values[i],
+                  query_param("api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net"
+                              "&client_id=a+b&resource=second&mi_res_id=%2Fsubscriptions%2Fx",
+                              names[i]))
             << names[i];
+    }
+}
+
+TEST(QueryParams, ViewsPointIntoTheQueryUnlessDecodingChangedTheValue) {
+    const std::string query =
+        "api-version=2018-02-01&resource=https://vault.azure.net&client_id=a+b&object_id=%zz"
+        "&mi_res_id=%2Fsubscriptions%2Fx&object_id=ok";
+    const std::array<std::string_view, 5> names = {"resource", "client_id", "mi_res_id",
+                                                   "object_id", "absent"};
+    std::array<std::string_view, 5> values;
+    std::string decoded;
+    query_param_views(query, names, values, decoded);
+    EXPECT_EQ(values[0], "https://vault.azure.net");
+    EXPECT_TRUE(values[0].data() >= query.data() &&
+                values[0].data() + values[0].size() <= query.data() + query.size());
+    EXPECT_EQ(values[1], "a b");
+    EXPECT_EQ(values[2], "/subscriptions/x");
+    EXPECT_EQ(decoded, "a b/subscriptions/x");  // both decoded values, viewed in place
+    EXPECT_EQ(values[1].data(), decoded.data());
+    EXPECT_EQ(values[2].data(), decoded.data() + 3);
+    EXPECT_EQ(values[3], "ok");  // the pair with an invalid escape is skipped, as Go does
+    EXPECT_EQ(values[4], "");
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        EXPECT_EQ(values[i], query_param(query, names[i])) << names[i];
+    }
+    for (const QueryCase& c : kQueryCases) {
+        std::string_view value;
+        std::string storage = "left over";
+        query_param_views(c.query, std::span<const std::string_view>{&c.key, 1},
+                          std::span<std::string_view>{&value, 1}, storage);
+        EXPECT_EQ(value, c.expected) << c.name;
     }
 }
 

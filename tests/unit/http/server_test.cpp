@@ -13,6 +13,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -405,6 +407,136 @@ TEST_F(HttpServerTest, GarbageAnswers400AndCloses) {
     EXPECT_TRUE(handler_.seen().empty());
 }
 
+/// What Beast's own request parser makes of `bytes` (complete requests only), as the server
+/// must answer it: the status of an unreadable request, or the request the handler must see
+/// and whether the connection stays open.
+struct BeastView {
+    int status = 200;
+    Seen seen;
+    bool keep_alive = false;
+};
+
+BeastView parse_with_beast(std::string_view bytes) {
+    namespace bhttp = boost::beast::http;
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.eager(true);
+    parser.header_limit(static_cast<std::uint32_t>(HttpServerSettings{}.header_limit));
+    parser.body_limit(HttpServerSettings{}.body_limit);
+    error_code ec;
+    parser.put(asio::buffer(bytes.data(), bytes.size()), ec);
+    BeastView out;
+    if (ec == bhttp::error::need_more || (!ec && !parser.is_done())) {
+        ADD_FAILURE() << "incomplete test request: " << bytes;
+        out.status = 0;
+        return out;
+    }
+    if (ec) {
+        out.status = ec == bhttp::error::header_limit ? 431
+                     : ec == bhttp::error::body_limit ? 413
+                                                      : 400;
+        return out;
+    }
+    const auto& msg = parser.get();
+    if (msg.version() == 11 && msg.find(bhttp::field::host) == msg.end()) {
+        out.status = 400;
+        return out;
+    }
+    out.seen.method = msg.method_string();
+    out.seen.target = msg.target();
+    out.seen.version = msg.version();
+    out.seen.body = msg.body();
+    for (const auto& field : msg) {
+        out.seen.fields.emplace_back(field.name_string(), field.value());
+    }
+    out.keep_alive = parser.keep_alive();
+    return out;
+}
+
+TEST_F(HttpServerTest, EveryRequestIsSeenAsBeastParsesIt) {
+    // Plain requests take the server's fast path, the rest Beast's parser: whichever path a
+    // request takes, the handler and the client must see what Beast makes of it.
+    const std::string host = "Host: h\r\n";
+    const std::vector<std::string> requests = {
+        "GET /metadata/identity/oauth2/token?resource=x HTTP/1.1\r\n" + host +
+            "Metadata: true\r\n\r\n",
+        "GET / HTTP/1.0\r\n\r\n",
+        "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + "Connection: close\r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + "X-Ows:  \t v a l \t \r\nX-Empty:\r\nX-Sp: \r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + "X-Fold: a\r\n b\r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + "X-Fold:\r\n\tb\r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + "X-Bad : a\r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + "X-Utf8: caf\xc3\xa9\r\n\r\n",
+        "GET /caf\xc3\xa9 HTTP/1.1\r\n" + host + "\r\n",
+        "GET / HTTP/1.1\r\nhOST: lower\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost:\r\n\r\n",
+        "POST /p HTTP/1.1\r\n" + host + "Content-Length: 5\r\n\r\nhello",
+        "POST /p HTTP/1.1\r\n" + host + "content-length: 0\r\n\r\n",
+        "POST /p HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "get /lower HTTP/1.1\r\n" + host + "\r\n",
+        "M-SEARCH * HTTP/1.1\r\n" + host + "\r\n",
+        "G@T / HTTP/1.1\r\n" + host + "\r\n",
+        "GET / HTTP/1.2\r\n" + host + "\r\n",
+        "GET / HTTP/2.0\r\n" + host + "\r\n",
+        "GET  / HTTP/1.1\r\n" + host + "\r\n",
+        "GET / HTTP/1.1 \r\n" + host + "\r\n",
+        "GET / http/1.1\r\n" + host + "\r\n",
+        "GET / HTTP/1.1\r\n" + host + "X-Ctl: a\x01z\r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + "X-Del: a\x7fz\r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + "X-Cr: a\rb\r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + "X-Na\x01me: a\r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + ": no name\r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + "X-Dup: 1\r\nx-dup: 2\r\nX-DUP: 3\r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + "Upgrade: websocket\r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + "Proxy-Connection: close\r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + "X-Long: " + std::string(8000, 'l') + "\r\n\r\n",
+        "GET / HTTP/1.1\r\n" + host + "X-Long: " + std::string(8200, 'l') + "\r\n\r\n",
+        "GET http://169.254.169.254/metadata/instance?x=1 HTTP/1.1\r\n" + host + "\r\n",
+        "GET /a%20b?q=\"x\"&y={} HTTP/1.1\r\n" + host + "X-Q: \"quoted\" ; ,\r\n\r\n",
+    };
+    std::vector<BeastView> expected;
+    expected.reserve(requests.size());
+    for (const auto& request : requests) {
+        expected.push_back(parse_with_beast(request));
+    }
+    start();
+    std::size_t answered = 0;
+    run([&]() -> asio::awaitable<void> {
+        for (std::size_t i = 0; i < requests.size(); ++i) {
+            const std::size_t seen_before = handler_.seen().size();
+            auto s = co_await connect(port());
+            co_await send(s, requests[i]);
+            std::string pending;
+            const auto response = co_await read_response(s, pending);
+            if (!response) {
+                ADD_FAILURE() << "no response to request " << i;
+                continue;
+            }
+            ++answered;
+            EXPECT_EQ(response->status(), expected[i].status) << "request " << i;
+            if (expected[i].status != 200) {
+                EXPECT_TRUE(response->has("Connection: close")) << "request " << i;
+                continue;
+            }
+            const auto seen = handler_.seen();
+            if (seen.size() != seen_before + 1) {
+                ADD_FAILURE() << "handler did not see request " << i;
+                continue;
+            }
+            const Seen& got = seen.back();
+            const Seen& want = expected[i].seen;
+            EXPECT_EQ(got.method, want.method) << "request " << i;
+            EXPECT_EQ(got.target, want.target) << "request " << i;
+            EXPECT_EQ(got.version, want.version) << "request " << i;
+            EXPECT_EQ(got.body, want.body) << "request " << i;
+            EXPECT_EQ(got.fields, want.fields) << "request " << i;
+            EXPECT_EQ(response->has("Connection: close"), !expected[i].keep_alive)
+                << "request " << i;
+        }
+    });
+    EXPECT_EQ(answered, requests.size());
+}
+
 TEST_F(HttpServerTest, MaxConnectionsRefusesWith503) {
     start({.max_connections = 1});
     run([&]() -> asio::awaitable<void> {
@@ -610,6 +742,34 @@ TEST_F(HttpServerTest, StopClosesIdleAndFinishesInFlight) {
         EXPECT_EQ(ec, asio::error::connection_refused);
     });
     EXPECT_TRUE(idle_closed_before_release);
+}
+
+TEST_F(HttpServerTest, ResponseLargerThanTheSocketBufferIsWrittenWhole) {
+    // 16 MiB cannot go out in one write: the rest is written as the client reads, and the
+    // connection then serves the next request.
+    std::string big(std::size_t{16} << 20, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) {
+        big[i] = static_cast<char>('a' + i % 26);
+    }
+    handler_.respond = [&](const HttpRequest& r) {
+        HttpResponse resp;
+        resp.content_type = "application/octet-stream";
+        resp.body = r.target == "/big" ? big : "small";
+        return resp;
+    };
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        std::string pending;
+        co_await send(s, get("/big"));
+        const auto first = co_await read_response(s, pending);
+        co_await send(s, get("/next"));
+        const auto second = co_await read_response(s, pending);
+        EXPECT_TRUE(first && first->status() == 200);
+        EXPECT_TRUE(first && first->body == big);
+        EXPECT_TRUE(second && second->body == "small");
+    });
+    EXPECT_EQ(server_->stats().requests, 2U);
 }
 
 TEST_F(HttpServerTest, DrainDeadlineClosesStuckConnections) {

@@ -4,12 +4,18 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <limits>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
+
+#include "nmid/core/utf8.hpp"
 
 namespace nmid::logging {
 namespace {
@@ -288,6 +294,421 @@ TEST_F(LoggingTest, BufferIsWrittenWhen32KiBAccumulate) {
     EXPECT_EQ(logged, 32);
     EXPECT_GE(out_->str().size(), 32U * 1024U);
     EXPECT_EQ(lines_of(out_->str()).size(), 32U);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audit line against an oracle written from the documented format (the line spdlog's
+// formatters produced around audit()'s payload before audit() wrote into the sink directly).
+
+std::string hex_escape(unsigned char c) {
+    static constexpr std::string_view kHex = "0123456789abcdef";
+    return std::string{"\\x"} + kHex[c >> 4U] + kHex[c & 0xFU];
+}
+
+std::string oracle_text_escape(std::string_view s, bool quoted) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            const std::size_t n = utf8_sequence_length(s, i);
+            out += n == 0 ? hex_escape(c) : std::string{s.substr(i, n)};
+            i += n == 0 ? 1 : n;
+            continue;
+        }
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c < 0x20 || c == 0x7F) {
+            out += hex_escape(c);
+        } else if (quoted && (c == '"' || c == '\\')) {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else {
+            out += static_cast<char>(c);
+        }
+        ++i;
+    }
+    return out;
+}
+
+std::string oracle_text_field(std::string_view key, std::string_view value) {
+    if (value.empty()) {
+        return "";
+    }
+    const bool quoted = value.find_first_of(" \"=") != std::string_view::npos;
+    const std::string escaped = oracle_text_escape(value, quoted);
+    return " " + std::string{key} + "=" + (quoted ? "\"" + escaped + "\"" : escaped);
+}
+
+std::string oracle_json_escape(std::string_view s) {
+    static constexpr std::string_view kHex = "0123456789abcdef";
+    std::string out;
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            const std::size_t n = utf8_sequence_length(s, i);
+            out += n == 0 ? std::string{"\\ufffd"} : std::string{s.substr(i, n)};
+            i += n == 0 ? 1 : n;
+            continue;
+        }
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            default:
+                if (c < 0x20 || c == 0x7F) {
+                    out += std::string{"\\u00"} + kHex[c >> 4U] + kHex[c & 0xFU];
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+        ++i;
+    }
+    return out;
+}
+
+std::string oracle_json_field(std::string_view key, std::string_view value) {
+    return value.empty() ? ""
+                         : ",\"" + std::string{key} + "\":\"" + oracle_json_escape(value) + "\"";
+}
+
+std::string path_of(const AuditRecord& r) {
+    return std::string{r.path.substr(0, r.path.find('?'))};
+}
+
+/// The text line after "<timestamp> ".
+std::string oracle_text(const AuditRecord& r) {
+    std::string line = "I status (" + std::to_string(r.status) + ") took " +
+                       std::to_string(r.took.count()) +
+                       " ns for req.method=" + oracle_text_escape(r.method, false) +
+                       " reg.path=" + oracle_text_escape(path_of(r), false) +
+                       " req.remote=" + oracle_text_escape(r.remote, false);
+    line += oracle_text_field("route", r.route);
+    if (!r.pod_namespace.empty() || !r.pod_name.empty()) {
+        line +=
+            oracle_text_field("pod", std::string{r.pod_namespace} + "/" + std::string{r.pod_name});
+    }
+    line += oracle_text_field("identity", r.identity);
+    line += oracle_text_field("cache", r.cache);
+    line += oracle_text_field("error", r.error);
+    return line;
+}
+
+/// The JSON line after `{"ts":"<timestamp>`.
+std::string oracle_json(const AuditRecord& r) {
+    std::string line =
+        "\",\"level\":\"info\",\"msg\":\"request\",\"status\":" + std::to_string(r.status) +
+        ",\"took_ns\":" + std::to_string(r.took.count()) + ",\"req.method\":\"" +
+        oracle_json_escape(r.method) + "\",\"reg.path\":\"" + oracle_json_escape(path_of(r)) +
+        "\",\"req.remote\":\"" + oracle_json_escape(r.remote) + "\"";
+    line += oracle_json_field("route", r.route);
+    if (!r.pod_namespace.empty() || !r.pod_name.empty()) {
+        line += ",\"pod\":\"" + oracle_json_escape(r.pod_namespace) + "/" +
+                oracle_json_escape(r.pod_name) + "\"";
+    }
+    line += oracle_json_field("identity", r.identity);
+    line += oracle_json_field("cache", r.cache);
+    line += oracle_json_field("error", r.error);
+    return line + "}";
+}
+
+TEST_F(LoggingTest, AuditLinesMatchTheDocumentedFormatForTrickyInputs) {
+    const std::string invalid_utf8 = "\xff\xc0\xaf\xe2\x82";
+    std::vector<AuditRecord> records;
+    records.push_back(token_record());
+    auto r = token_record();
+    r.path = "/p a=b\"c\\d\n\r\t\x01\x7f/\xc3\xa9/?client_id=secret";
+    r.method = "G\"ET";
+    r.remote = "::1";
+    records.push_back(r);
+    r = token_record();
+    r.pod_namespace = "ns with space";  // quotes the whole pod field
+    r.pod_name = "na\"me\\";
+    r.identity = "id=x";
+    r.cache = "";
+    r.error = "pod \"x\" not found\n";
+    records.push_back(r);
+    r = token_record();
+    r.pod_namespace = invalid_utf8;  // an invalid sequence may not run on into the '/'
+    r.pod_name = "\x80name\xe2\x82\xac";
+    r.route = "";
+    r.status = -1;
+    r.took = -5ns;
+    records.push_back(r);
+    r = token_record();
+    r.pod_namespace = "";
+    r.pod_name = "only-name";
+    r.identity = std::string_view{"\0\x1f", 2};
+    r.error = "\xf0\x9f\x98\x80 emoji";
+    records.push_back(r);
+    r = AuditRecord{};  // every optional field empty
+    records.push_back(r);
+    r = token_record();
+    r.status = std::numeric_limits<int>::min();
+    r.took = std::chrono::nanoseconds{std::numeric_limits<std::int64_t>::min()};
+    records.push_back(r);
+    r.status = std::numeric_limits<int>::max();
+    r.took = std::chrono::nanoseconds{std::numeric_limits<std::int64_t>::max()};
+    records.push_back(r);
+
+    use(LogFormat::text);
+    for (const auto& record : records) {
+        audit(record);
+    }
+    const auto text_lines = lines_of(flushed());
+    ASSERT_EQ(text_lines.size(), records.size());
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        EXPECT_TRUE(has_text_prefix(text_lines[i])) << text_lines[i];
+        EXPECT_EQ(text_lines[i].substr(25), oracle_text(records[i])) << i;
+    }
+
+    use(LogFormat::json);
+    for (const auto& record : records) {
+        audit(record);
+    }
+    const auto json_text = lines_of(flushed());
+    ASSERT_EQ(json_text.size(), records.size());
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        ASSERT_TRUE(json_text[i].starts_with("{\"ts\":\"")) << json_text[i];
+        EXPECT_TRUE(is_timestamp(json_text[i].substr(7, 24))) << json_text[i];
+        EXPECT_EQ(json_text[i].substr(31), oracle_json(records[i])) << i;
+        EXPECT_FALSE(nlohmann::json::parse(json_text[i], nullptr, false).is_discarded());
+    }
+}
+
+TEST_F(LoggingTest, AuditEscapingIsRightAtEveryPositionOfLongValues) {
+    // The escapers skip clean runs eight bytes at a time: a special byte must be caught at
+    // every offset of a word and in the tail, in every field and both formats.
+    const std::vector<std::string> specials = {"\n",   "\"",   "\\",       "=",    " ",
+                                               "\x7f", "\x01", "\xc3\xa9", "\xff", "\xe2\x82"};
+    const std::string alphabet = "abcdefghijklmnopqrstuvwxy";
+    std::vector<std::string> values;
+    for (const std::size_t length : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 25}) {
+        const std::string clean = alphabet.substr(0, length);
+        values.push_back(clean);
+        for (const auto& special : specials) {
+            for (std::size_t pos = 0; pos <= clean.size(); ++pos) {
+                values.push_back(clean.substr(0, pos) + special + clean.substr(pos));
+            }
+        }
+    }
+    for (const auto format : {LogFormat::text, LogFormat::json}) {
+        use(format);
+        std::vector<AuditRecord> records;
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            auto r = token_record();
+            const std::string_view v = values[i];
+            switch (i % 5) {
+                case 0:
+                    r.path = v;
+                    break;
+                case 1:
+                    r.pod_namespace = v;
+                    break;
+                case 2:
+                    r.pod_name = v;
+                    break;
+                case 3:
+                    r.identity = v;
+                    break;
+                default:
+                    r.error = v;
+                    break;
+            }
+            records.push_back(r);
+            audit(r);
+        }
+        const auto lines = lines_of(flushed());
+        ASSERT_EQ(lines.size(), records.size());
+        for (std::size_t i = 0; i < records.size(); ++i) {
+            if (format == LogFormat::text) {
+                EXPECT_EQ(lines[i].substr(25), oracle_text(records[i])) << i;
+            } else {
+                EXPECT_EQ(lines[i].substr(31), oracle_json(records[i])) << i;
+            }
+        }
+    }
+}
+
+TEST_F(LoggingTest, AuditThroughAnotherDefaultLoggerKeepsThePayload) {
+    use(LogFormat::text);
+    // A logger installed after setup() (not ours): audit() falls back to an ordinary record.
+    auto previous = spdlog::default_logger();
+    auto other = std::make_shared<spdlog::logger>("other", previous->sinks().begin(),
+                                                  previous->sinks().end());
+    spdlog::set_default_logger(other);
+    audit(token_record());
+    const auto lines = lines_of(flushed());
+    spdlog::set_default_logger(previous);
+    ASSERT_EQ(lines.size(), 1U);
+    EXPECT_EQ(lines[0].substr(25), oracle_text(token_record()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The flusher thread (setup()'s): the threads that log never write to stdout themselves.
+
+/// A writer that records each write and the thread that made it; can hold writes back.
+class RecordingWriter {
+public:
+    std::function<void(std::string_view)> writer() {
+        return [this](std::string_view data) {
+            std::unique_lock lock{mutex_};
+            writes_.push_back({std::this_thread::get_id(), std::string{data}});
+            changed_.notify_all();
+            changed_.wait(lock, [this] { return !hold_; });
+        };
+    }
+    void hold(bool on) {
+        const std::lock_guard lock{mutex_};
+        hold_ = on;
+        changed_.notify_all();
+    }
+    /// Waits (bounded safety net) until `n` writes happened.
+    bool wait_writes(std::size_t n) {
+        std::unique_lock lock{mutex_};
+        return changed_.wait_for(lock, 20s, [&] { return writes_.size() >= n; });
+    }
+    struct Write {
+        std::thread::id thread;
+        std::string data;
+    };
+    std::vector<Write> writes() {
+        const std::lock_guard lock{mutex_};
+        return writes_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<Write> writes_;
+    bool hold_ = false;
+};
+
+/// Installs a plain test logger at scope exit, so the flusher and the sink that write into a
+/// test's locals are gone before the locals are.
+struct ReinstallAtExit {
+    ReinstallAtExit() = default;
+    ReinstallAtExit(const ReinstallAtExit&) = delete;
+    ReinstallAtExit& operator=(const ReinstallAtExit&) = delete;
+    ~ReinstallAtExit() {
+        setup_for_test({.format = LogFormat::text, .level = "info"},
+                       std::make_shared<std::ostringstream>());
+    }
+};
+
+TEST(LoggingFlusher, ThresholdIsWrittenByTheFlusherNotTheLoggingThread) {
+    RecordingWriter recorder;
+    const ReinstallAtExit reinstall;
+    setup_for_test({.format = LogFormat::text, .level = "info"}, recorder.writer(), 1h);
+    const std::string chunk(1000, 'x');
+    for (int i = 0; i < 40; ++i) {  // crosses 32 KiB once
+        spdlog::info("{}", chunk);
+    }
+    ASSERT_TRUE(recorder.wait_writes(1));
+    const auto writes = recorder.writes();
+    EXPECT_NE(writes[0].thread, std::this_thread::get_id());
+    EXPECT_GE(writes[0].data.size(), 32U * 1024U);
+    flush();  // the rest, written by this thread
+    std::size_t lines = 0;
+    for (const auto& w : recorder.writes()) {
+        lines += lines_of(w.data).size();
+    }
+    EXPECT_EQ(lines, 40U);
+}
+
+TEST(LoggingFlusher, WritesBufferedLinesEveryInterval) {
+    RecordingWriter recorder;
+    const ReinstallAtExit reinstall;
+    setup_for_test({.format = LogFormat::text, .level = "info"}, recorder.writer(), 5ms);
+    audit(token_record());
+    ASSERT_TRUE(recorder.wait_writes(1));  // no flush(): the interval wrote it
+    const auto writes = recorder.writes();
+    EXPECT_NE(writes[0].thread, std::this_thread::get_id());
+    const auto lines = lines_of(writes[0].data);
+    ASSERT_EQ(lines.size(), 1U);
+    EXPECT_EQ(lines[0].substr(25), oracle_text(token_record()));
+}
+
+TEST(LoggingFlusher, WarnWaitsForTheFlushersWriteSoLinesStayInOrder) {
+    RecordingWriter recorder;
+    const ReinstallAtExit reinstall;
+    setup_for_test({.format = LogFormat::text, .level = "info"}, recorder.writer(), 1h);
+    recorder.hold(true);  // the flusher's first write blocks inside the writer
+    const std::string chunk(1000, 'x');
+    for (int i = 0; i < 33; ++i) {
+        spdlog::info("{}", chunk);
+    }
+    ASSERT_TRUE(recorder.wait_writes(1));  // the flusher is inside its write now
+    spdlog::info("buffered meanwhile");
+    std::thread warner{[] { spdlog::warn("after"); }};  // must not overtake the held write
+    recorder.hold(false);
+    warner.join();
+    flush();
+    std::string all;
+    for (const auto& w : recorder.writes()) {
+        all += w.data;
+    }
+    const auto lines = lines_of(all);
+    ASSERT_EQ(lines.size(), 35U);
+    EXPECT_TRUE(lines[33].ends_with(" I buffered meanwhile")) << lines[33];
+    EXPECT_TRUE(lines[34].ends_with(" W after")) << lines[34];
+}
+
+TEST(LoggingFlusher, NoLineIsLostOrReorderedUnderLoad) {
+    std::string all;
+    std::mutex all_mutex;
+    const ReinstallAtExit reinstall;
+    setup_for_test(
+        {.format = LogFormat::text, .level = "info"},
+        [&](std::string_view data) {
+            const std::lock_guard lock{all_mutex};
+            all.append(data);
+        },
+        1ms);
+    // ~1.5 MiB from two threads: hand-offs, interval writes and the 1 MiB backpressure path.
+    const std::string pad(300, 'p');
+    auto log_some = [&](int thread) {
+        for (int i = 0; i < 2500; ++i) {
+            spdlog::info("t{} n{} {}", thread, i, pad);
+        }
+    };
+    std::thread other{log_some, 1};
+    log_some(0);
+    other.join();
+    flush();
+    const std::lock_guard lock{all_mutex};
+    const auto lines = lines_of(all);
+    ASSERT_EQ(lines.size(), 5000U);
+    int next[2] = {0, 0};
+    for (const auto& line : lines) {
+        const std::size_t t = line.find(" t");
+        ASSERT_NE(t, std::string::npos) << line;
+        const int thread = line[t + 2] - '0';
+        const int n = std::stoi(line.substr(line.find(" n", t) + 2));
+        EXPECT_EQ(n, next[thread]) << line;
+        next[thread] = n + 1;
+    }
 }
 
 }  // namespace

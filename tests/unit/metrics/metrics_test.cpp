@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace nmid::metrics {
@@ -276,6 +277,44 @@ TEST(Metrics, RequestsTotalCountsByRouteStatusAndCache) {
     EXPECT_EQ(exposition.types.at("nmid_requests_total"), "counter");
 }
 
+TEST(Metrics, RepeatedAndAlternatingLabelsCountOnTheirOwnSeries) {
+    // Repeats take a per-thread shortcut to the last series; every label change (and another
+    // Metrics object) must still land on its own series.
+    Metrics first;
+    Metrics second;
+    const std::vector<std::tuple<std::string, int, std::string, std::string, std::string>> calls = {
+        {"token", 200, "hit", "ns", "r"},      {"token", 200, "hit", "ns", "r"},
+        {"token", 200, "hit", "ns2", "r"},     {"token", 200, "hit", "ns", "r2"},
+        {"token", 404, "hit", "ns", "r"},      {"token", 200, "miss", "ns", "r"},
+        {"host_token", 200, "hit", "ns", "r"}, {"token", 200, "hit", "ns", "r"}};
+    for (const auto& [route, status, cache, ns, resource] : calls) {
+        first.record_request(route, status, cache, ns, resource, 10us);
+        second.record_request(route, status, cache, ns, resource, 10us);
+        second.record_request(route, status, cache, ns, resource, 10us);
+    }
+    const auto one = render(first);
+    const auto two = render(second);
+    const Labels hit{{"route", "token"}, {"status", "200"}, {"cache", "hit"}};
+    EXPECT_EQ(one.value("nmid_requests_total", hit), 5);
+    EXPECT_EQ(two.value("nmid_requests_total", hit), 10);
+    const auto nmi = [](const Exposition& e, const std::string& op, const std::string& status,
+                        const std::string& ns, const std::string& resource) {
+        return e.value("aadpodidentity_nmi_operations_duration_seconds_count",
+                       {{"operation_type", op},
+                        {"status_code", status},
+                        {"namespace", ns},
+                        {"resource", resource}});
+    };
+    EXPECT_EQ(nmi(one, "/metadata/identity/oauth2/token", "200", "ns", "r"), 4);
+    EXPECT_EQ(nmi(one, "/metadata/identity/oauth2/token", "200", "ns2", "r"), 1);
+    EXPECT_EQ(nmi(one, "/metadata/identity/oauth2/token", "200", "ns", "r2"), 1);
+    EXPECT_EQ(nmi(one, "/metadata/identity/oauth2/token", "404", "ns", "r"), 1);
+    EXPECT_EQ(nmi(one, "/host/token", "200", "ns", "r"), 1);
+    EXPECT_EQ(nmi(two, "/metadata/identity/oauth2/token", "200", "ns", "r"), 8);
+    EXPECT_EQ(one.value("nmid_request_duration_seconds_count", {{"route", "token"}}), 7);
+    EXPECT_EQ(one.value("nmid_request_duration_seconds_count", {{"route", "host_token"}}), 1);
+}
+
 TEST(Metrics, RequestDurationBucketsStartAtFiftyMicroseconds) {
     Metrics metrics;
     metrics.record_request("token", 200, "hit", "ns", "r", 30us);
@@ -294,6 +333,7 @@ TEST(Metrics, RequestDurationBucketsStartAtFiftyMicroseconds) {
                                {{"route", "token"}, {"le", "0.001"}}),
               2);
     std::vector<std::string> edges;
+    edges.reserve(buckets.size());
     for (const auto& bucket : buckets) {
         edges.push_back(bucket.labels.at("le"));
     }
@@ -547,6 +587,7 @@ TEST(Metrics, ConcurrentRecordingLosesNothing) {
     constexpr int kThreads = 4;
     constexpr int kPerThread = 5000;
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     for (int t = 0; t < kThreads; ++t) {
         threads.emplace_back([&metrics, t] {
             for (int i = 0; i < kPerThread; ++i) {

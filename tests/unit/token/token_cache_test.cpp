@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/system/system_error.hpp>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -94,11 +95,51 @@ TEST_F(TokenCacheTest, DifferentIdentitiesOrResourcesAreDifferentKeys) {
               CacheOutcome::hit);
 }
 
+TEST_F(TokenCacheTest, TokenKeyFindsExactlyTheEntryOfTheEqualRequest) {
+    make_cache();
+    TokenRequest full = make_request("https://vault.azure.net", "client-a");
+    full.identity.type = 1;
+    full.identity.tenant_id = "tenant";
+    full.identity.ad_endpoint = "https://login.example/";
+    full.identity.secret = {.namespace_name = "ns", .name = "secret"};
+    const CacheResult fetched = get_now(full);
+    ASSERT_TRUE(fetched.token);
+
+    const PreparedIdentity prepared = prepare_identity(full.identity);
+    EXPECT_EQ(prepared.identity, full.identity);
+    EXPECT_EQ(prepared.hash, identity_hash(full.identity));
+    const auto hit = cache_->try_get(TokenKey{prepared, "https://vault.azure.net"});
+    ASSERT_TRUE(hit.has_value());
+    EXPECT_EQ(hit->outcome, CacheOutcome::hit);
+    EXPECT_EQ(hit->token, fetched.token);
+
+    // Every field that tells two keys apart makes a different key (resource_id does not).
+    const std::vector<std::function<void(TokenRequest&)>> changes = {
+        [](TokenRequest& r) { r.resource = "https://vault.azure.net/"; },
+        [](TokenRequest& r) { r.identity.client_id = "client-b"; },
+        [](TokenRequest& r) { r.identity.type = 2; },
+        [](TokenRequest& r) { r.identity.tenant_id = "other"; },
+        [](TokenRequest& r) { r.identity.ad_endpoint = ""; },
+        [](TokenRequest& r) { r.identity.secret.namespace_name = "other"; },
+        [](TokenRequest& r) { r.identity.secret.name = "other"; },
+    };
+    for (std::size_t i = 0; i < changes.size(); ++i) {
+        TokenRequest changed = full;
+        changes[i](changed);
+        const PreparedIdentity other = prepare_identity(changed.identity);
+        EXPECT_FALSE(cache_->try_get(TokenKey{other, changed.resource}).has_value()) << i;
+        EXPECT_FALSE(cache_->try_get(changed).has_value()) << i;
+    }
+    EXPECT_EQ(cache_->stats().hits, 1U);
+    EXPECT_EQ(source_.calls(), 1);
+}
+
 TEST_F(TokenCacheTest, ThousandConcurrentMissesShareOneFetch) {
     make_cache();
     source_.hold();
     const auto request = make_request("https://management.azure.com/");
     std::vector<PendingGet> pending;
+    pending.reserve(1000);
     for (int i = 0; i < 1000; ++i) {
         pending.push_back(start_get(request));
     }
