@@ -409,6 +409,10 @@ struct Conn {
     bool timed_out = false;
     bool closing = false;
     bool linger = false;  ///< drain unread input before closing (after an error response)
+    /// A response was written. Until then the connection is owed one answer even when stop()
+    /// comes first (its client connected to a live listener); after, an idle keep-alive
+    /// connection may be closed, which HTTP/1.1 clients handle by retrying on a new one.
+    bool answered = false;
 };
 
 /// Moves the deadline of the coming wait. The watchdog re-arms lazily when it fires, so only
@@ -803,7 +807,9 @@ asio::awaitable<void> serve(State& st, Conn& c) {
     for (;;) {
         if (c.buffer.size() == 0) {
             // Idle between requests: stop() closes here; a silent close on the idle deadline.
-            if (st.stopping.load(std::memory_order_acquire)) {
+            // A fresh connection still gets its first request read and answered (Connection:
+            // close) within the read deadline.
+            if (c.answered && st.stopping.load(std::memory_order_acquire)) {
                 co_return;
             }
             c.phase = Phase::idle;
@@ -896,6 +902,7 @@ asio::awaitable<void> serve(State& st, Conn& c) {
             written = co_await write_rest(st, c, head, body);
         }
         give_back_response_buffer(std::move(resp.body));
+        c.answered = true;
         if (!written || !keep_alive) {
             co_return;
         }
@@ -1163,8 +1170,9 @@ void HttpServer::stop() {
         error_code ignored;
         st->acceptor.close(ignored);
         st->post_to_all(st, [](Conn& c) {
-            // Idle and lingering connections close now; one mid-request finishes it.
-            if (c.phase == Phase::idle || c.phase == Phase::lingering) {
+            // Idle keep-alive and lingering connections close now; one mid-request finishes
+            // it, and a fresh one waits (read deadline, drain deadline) for its first request.
+            if ((c.phase == Phase::idle && c.answered) || c.phase == Phase::lingering) {
                 error_code ec;
                 c.socket.cancel(ec);
             }

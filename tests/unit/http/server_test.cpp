@@ -744,6 +744,32 @@ TEST_F(HttpServerTest, StopClosesIdleAndFinishesInFlight) {
     EXPECT_TRUE(idle_closed_before_release);
 }
 
+TEST_F(HttpServerTest, ConnectionAcceptedBeforeStopGetsItsFirstRequestAnswered) {
+    // A client that connected to a live listener and writes its request a little later (a
+    // restart's handover) is answered, with Connection: close, not closed without a response.
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto fresh = co_await connect(port());
+        // Connections are accepted in order: once a later one is answered, `fresh` is open.
+        auto later = co_await connect(port());
+        std::string later_pending;
+        co_await send(later, get("/later"));
+        EXPECT_TRUE(co_await read_response(later, later_pending));
+
+        server_->stop();
+        const ReadAll later_end = co_await read_to_end(later);  // idle keep-alive: closed
+        EXPECT_EQ(later_end.ec, asio::error::eof);
+
+        co_await send(fresh, get("/first"));
+        std::string pending;
+        const auto r = co_await read_response(fresh, pending);
+        EXPECT_TRUE(r && r->body == "/first");
+        EXPECT_TRUE(r && r->has("Connection: close"));
+        const ReadAll fresh_end = co_await read_to_end(fresh);
+        EXPECT_EQ(fresh_end.ec, asio::error::eof);
+    });
+}
+
 TEST_F(HttpServerTest, ResponseLargerThanTheSocketBufferIsWrittenWhole) {
     // 16 MiB cannot go out in one write: the rest is written as the client reads, and the
     // connection then serves the next request.
