@@ -208,6 +208,8 @@ PreparedMemo& prepared_memo() {
 
 std::atomic<std::uint64_t> g_next_handler_id{1};
 
+/// adal's multi-tenant service principal takes one to three auxiliary tenants.
+constexpr std::size_t kMaxAuxiliaryTenants = 3;
 
 HttpResponse json_ok(std::string body) {
     HttpResponse response;
@@ -469,6 +471,16 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std:
         co_return fail(errc_for(decision.reason),
                        identity::describe(decision.reason, pod, query_ids, identity_settings_));
     }
+    const std::vector<std::string>& aux_tenants = decision.identity->auxiliary_tenant_ids;
+    const bool multi_tenant =
+        decision.identity->type == static_cast<int>(IdentityType::service_principal) &&
+        !aux_tenants.empty();
+    if (multi_tenant && aux_tenants.size() > kMaxAuxiliaryTenants) {
+        co_return fail(
+            Errc::identity_unsupported,
+            "failed to get service principal token for pod: " + std::string{pod.namespace_name} +
+                "/" + pod.name + ", error: must specify one to three auxiliary tenants");
+    }
     // A hit is answered without suspending; only the cache's full path is a coroutine.
     std::optional<CacheResult> result = cached_token(prepared, ctx);
     if (!result) {
@@ -478,7 +490,29 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std:
         co_return fail(result->error.code, fetch_failure_text(result->error),
                        result->error.retry_after);
     }
-    co_return json_ok(token_json(result->token, ctx.resource, deps_.clock.unix_seconds()));
+    if (!multi_tenant) {
+        co_return json_ok(token_json(result->token, ctx.resource, deps_.clock.unix_seconds()));
+    }
+    // As NMI (adal's multi-tenant token): an array, the primary tenant's token first, then one
+    // per auxiliary tenant in the identity's order, each cached like any other.
+    std::string body = "[";
+    append_token_json(body, result->token, ctx.resource, deps_.clock.unix_seconds());
+    for (const std::string& tenant : aux_tenants) {
+        TokenRequest aux{.identity = prepared.key.identity, .resource = std::string{ctx.resource}};
+        aux.identity.tenant_id = tenant;
+        std::optional<CacheResult> aux_result = deps_.cache.try_get(aux);
+        if (!aux_result) {
+            aux_result = co_await deps_.cache.get(aux);
+        }
+        if (!aux_result->token) {
+            co_return fail(aux_result->error.code, fetch_failure_text(aux_result->error),
+                           aux_result->error.retry_after);
+        }
+        body += ',';
+        append_token_json(body, aux_result->token, ctx.resource, deps_.clock.unix_seconds());
+    }
+    body += ']';
+    co_return json_ok(std::move(body));
 }
 
 asio::awaitable<HttpResponse> NmiHandler::host_token(const HttpRequest& request,

@@ -315,5 +315,92 @@ TEST_F(NmiHandlerTest, AnotherHandlerOnTheSameThreadNeverUsesThisHandlersMemo) {
     EXPECT_EQ(token_source_.calls(), 2);
 }
 
+AzureIdentity multi_tenant(std::vector<std::string> aux) {
+    AzureIdentity id = identity("id-sp", "client-sp");
+    id.type = static_cast<int>(IdentityType::service_principal);
+    id.tenant_id = "tenant-0";
+    id.client_password = {.namespace_name = "default", .name = "sp-secret"};
+    id.auxiliary_tenant_ids = std::move(aux);
+    return id;
+}
+
+TEST_F(NmiHandlerTest, ServicePrincipalWithAuxiliaryTenantsAnswersAnArrayPrimaryFirst) {
+    crds_.publish(snapshot({multi_tenant({"tenant-1", "tenant-2"})}));
+    NmiHandler handler = make_handler(crds_);
+    const Answer answer = get_token(handler);
+    ASSERT_EQ(answer.status, 200) << answer.body;
+    const auto body = nlohmann::json::parse(answer.body);
+    ASSERT_TRUE(body.is_array()) << answer.body;
+    ASSERT_EQ(body.size(), 3U);
+    for (const auto& token : body) {
+        EXPECT_EQ(token["resource"], kVault);
+        EXPECT_TRUE(token["access_token"].is_string());
+    }
+    const std::vector<TokenRequest>& requests = token_source_.requests();
+    ASSERT_EQ(requests.size(), 3U);
+    EXPECT_EQ(requests[0].identity.tenant_id, "tenant-0");
+    EXPECT_EQ(requests[1].identity.tenant_id, "tenant-1");
+    EXPECT_EQ(requests[2].identity.tenant_id, "tenant-2");
+    for (const TokenRequest& r : requests) {
+        EXPECT_EQ(r.identity.client_id, "client-sp");
+        EXPECT_EQ(r.identity.secret.name, "sp-secret");
+        EXPECT_EQ(r.resource, kVault);
+    }
+    // Every tenant's token is cached: the same answer without another upstream call.
+    EXPECT_EQ(get_token(handler).body, answer.body);
+    EXPECT_EQ(token_source_.calls(), 3);
+}
+
+TEST_F(NmiHandlerTest, HostTokenOfAMultiTenantIdentityIsThePrimaryTokenOnly) {
+    crds_.publish(snapshot({multi_tenant({"tenant-1"})}));
+    NmiHandler handler = make_handler(crds_);
+    const Headers headers{{{"Metadata", "true"}, {"podns", "default"}, {"podname", "app"}}};
+    http::HttpRequest request;
+    request.method = "GET";
+    request.target = "/host/token/?resource=https://vault.azure.net";
+    request.peer = asio::ip::make_address("127.0.0.1");
+    request.received_at = std::chrono::steady_clock::now();
+    request.headers = &headers;
+    const http::HttpResponse response = run(handler.handle(request));
+    ASSERT_EQ(response.status, 200) << response.body;
+    const auto body = nlohmann::json::parse(response.body);
+    EXPECT_TRUE(body["token"].is_object()) << response.body;
+    EXPECT_EQ(body["clientid"], "client-sp");
+    ASSERT_EQ(token_source_.calls(), 1);
+    EXPECT_EQ(token_source_.last_request().identity.tenant_id, "tenant-0");
+}
+
+TEST_F(NmiHandlerTest, AuxiliaryTenantFailureFailsTheRequest) {
+    crds_.publish(snapshot({multi_tenant({"tenant-1"})}));
+    NmiHandler handler = make_handler(crds_);
+    token_source_.push(
+        token_source_.make_token(std::string{kVault}, clock_.unix_seconds() + 3600, "primary"));
+    token_source_.push_error(Errc::upstream_refused, 400);
+    const Answer answer = get_token(handler);
+    EXPECT_EQ(answer.status, 403) << answer.body;
+    EXPECT_EQ(token_source_.calls(), 2);
+}
+
+TEST_F(NmiHandlerTest, MoreThanThreeAuxiliaryTenantsAreRefusedWithoutAnUpstreamCall) {
+    crds_.publish(snapshot({multi_tenant({"t1", "t2", "t3", "t4"})}));
+    NmiHandler handler = make_handler(crds_);
+    const Answer answer = get_token(handler);
+    EXPECT_EQ(answer.status, 503) << answer.body;
+    EXPECT_NE(answer.body.find("must specify one to three auxiliary tenants"), std::string::npos)
+        << answer.body;
+    EXPECT_EQ(token_source_.calls(), 0);
+}
+
+TEST_F(NmiHandlerTest, AuxiliaryTenantsOfAManagedIdentityAreIgnored) {
+    AzureIdentity id = identity("id-a", "client-a");
+    id.auxiliary_tenant_ids = {"tenant-1"};  // meaningful for type 1 only, as in NMI
+    crds_.publish(snapshot({id}));
+    NmiHandler handler = make_handler(crds_);
+    const Answer answer = get_token(handler);
+    ASSERT_EQ(answer.status, 200) << answer.body;
+    EXPECT_TRUE(nlohmann::json::parse(answer.body).is_object());
+    EXPECT_EQ(token_source_.calls(), 1);
+}
+
 }  // namespace
 }  // namespace nmid::handlers
