@@ -655,7 +655,10 @@ std::string Daemon::start() {
         s.address = c.admin.address;
         s.port = port;
         s.max_connections = 64;
-        s.reuse_port = false;
+        // SO_REUSEPORT here too: a new nmid (a DaemonSet rollout with maxSurge) starts while
+        // the old one still holds the probe and metrics ports; either may answer a probe or a
+        // scrape during the overlap.
+        s.reuse_port = true;
         auto server = std::make_unique<http::HttpServer>(d.ioc.get_executor(), d.admin_handler, s);
         if (auto r = server->listen(); !r) {
             return "cannot listen on " + s.address + ":" + std::to_string(port) + ": " +

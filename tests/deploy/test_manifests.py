@@ -109,8 +109,9 @@ class Manifests(unittest.TestCase):
         labels = spec["template"]["metadata"]["labels"]
         for key, value in spec["selector"]["matchLabels"].items():
             self.assertEqual(labels.get(key), value, "selector must match the template")
-        self.assertEqual(spec["updateStrategy"],
-                         {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}})
+        # A surge rollout: the new nmid starts beside the old one (SO_REUSEPORT listeners).
+        self.assertEqual(spec["updateStrategy"], {"type": "RollingUpdate", "rollingUpdate": {
+            "maxSurge": 1, "maxUnavailable": 0}})
         self.assertEqual(pod["serviceAccountName"], account["metadata"]["name"])
         self.assertIs(pod["hostNetwork"], True)
         self.assertEqual(pod["dnsPolicy"], "ClusterFirstWithHostNet")
@@ -119,6 +120,8 @@ class Manifests(unittest.TestCase):
         self.assertEqual(pod["nodeSelector"], {"kubernetes.io/os": "linux"})
 
         (c,) = pod["containers"]
+        # hostNetwork turns declared ports into host ports, which would block the surge pod.
+        self.assertNotIn("ports", c)
         self.assertEqual(c["image"], "nmid:latest")
         env = {e["name"]: e for e in c["env"]}
         for name, field in (("NODE_NAME", "spec.nodeName"), ("HOST_IP", "status.hostIP")):
