@@ -8,11 +8,20 @@ packages=(
     libboost1.81-all-dev libssl-dev libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev
     prometheus-cpp-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
     curl wrk nginx-light procps iproute2 python3 python3-yaml python3-jsonschema
+    iptables conntrack util-linux python3-azure
 )
 # The fake API server's fidelity test runs a real kubectl. Debian's kubernetes-client provides
 # one; a machine that already has kubectl from elsewhere keeps it (the two packages conflict).
 if ! command -v kubectl >/dev/null 2>&1; then
     packages+=(kubernetes-client)
+fi
+# The end-to-end suite runs Node's @azure/identity (tests/e2e/node). A node from elsewhere
+# (NodeSource bundles npm and conflicts with Debian's npm package) is kept.
+if ! command -v node >/dev/null 2>&1; then
+    packages+=(nodejs)
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    packages+=(npm)
 fi
 
 missing=()
