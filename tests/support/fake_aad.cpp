@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "nmid/core/hex.hpp"
+#include "support/base64.hpp"
 
 namespace nmid::test {
 
@@ -24,61 +25,6 @@ using Json = nlohmann::json;
 [[noreturn]] void openssl_failed(const char* what) {
     ERR_clear_error();
     throw std::runtime_error(std::string("test certificate: ") + what);
-}
-
-// ---- Base64 written independently of nmid's, so the fake checks rather than mirrors it.
-
-std::string b64(std::string_view bytes, bool url, bool pad) {
-    const char* alphabet = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-                               : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    std::uint32_t acc = 0;
-    int bits = 0;
-    for (const char c : bytes) {
-        acc = (acc << 8) | static_cast<unsigned char>(c);
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out += alphabet[(acc >> bits) & 63];
-        }
-    }
-    if (bits > 0) {
-        out += alphabet[(acc << (6 - bits)) & 63];
-    }
-    while (pad && out.size() % 4 != 0) {
-        out += '=';
-    }
-    return out;
-}
-
-/// base64url without padding (JWT segments); nullopt on anything else.
-std::optional<std::string> b64url_decode(std::string_view text) {
-    std::string out;
-    std::uint32_t acc = 0;
-    int bits = 0;
-    for (const char c : text) {
-        int v = -1;
-        if (c >= 'A' && c <= 'Z') {
-            v = c - 'A';
-        } else if (c >= 'a' && c <= 'z') {
-            v = c - 'a' + 26;
-        } else if (c >= '0' && c <= '9') {
-            v = c - '0' + 52;
-        } else if (c == '-') {
-            v = 62;
-        } else if (c == '_') {
-            v = 63;
-        } else {
-            return std::nullopt;
-        }
-        acc = (acc << 6) | static_cast<std::uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xFF);
-        }
-    }
-    return out;
 }
 
 std::map<std::string, std::string> parse_form(std::string_view body) {
@@ -365,9 +311,9 @@ std::string FakeAad::check_assertion(std::string_view jwt, const std::string& cl
     if (dot2 == std::string_view::npos || jwt.find('.', dot2 + 1) != std::string_view::npos) {
         return "not a JWS compact serialization";
     }
-    const auto header = b64url_decode(jwt.substr(0, dot1));
-    const auto claims = b64url_decode(jwt.substr(dot1 + 1, dot2 - dot1 - 1));
-    const auto signature = b64url_decode(jwt.substr(dot2 + 1));
+    const auto header = base64url_decode(jwt.substr(0, dot1));
+    const auto claims = base64url_decode(jwt.substr(dot1 + 1, dot2 - dot1 - 1));
+    const auto signature = base64url_decode(jwt.substr(dot2 + 1));
     if (!header || !claims || !signature) {
         return "segment not base64url without padding";
     }
@@ -381,14 +327,14 @@ std::string FakeAad::check_assertion(std::string_view jwt, const std::string& cl
     if (str(h, "alg") != "RS256" || str(h, "typ") != "JWT") {
         return "alg must be RS256 and typ JWT";
     }
-    const std::string thumb = b64(sha1(der), /*url=*/true, /*pad=*/true);
+    const std::string thumb = base64_encode(sha1(der), /*url=*/true, /*pad=*/true);
     const std::string x5t = str(h, "x5t");
     if (x5t != thumb && x5t != thumb.substr(0, thumb.find('='))) {
         return "x5t does not match the certificate";
     }
     const auto x5c = h.find("x5c");
     if (x5c == h.end() || !x5c->is_array() || x5c->empty() || !(*x5c)[0].is_string() ||
-        (*x5c)[0].get<std::string>() != b64(der, /*url=*/false, /*pad=*/true)) {
+        (*x5c)[0].get<std::string>() != base64_encode(der, /*url=*/false, /*pad=*/true)) {
         return "x5c[0] is not the certificate";
     }
 

@@ -1,0 +1,499 @@
+#pragma once
+
+// A fake cluster for the real nmid binary: a TLS FakeApiServer (kubeconfig with the test CA and
+// a tokenFile), a TLS FakeKubelet, a FakeAad and the IMDS emulator, with nmid as a child
+// process. The fakes live on one thread of their own (FakeThread); the test talks to them
+// through on_fakes() and waits on their state with wait_fakes(), and to nmid over HTTP from
+// source addresses 127.0.0.x (nmid sees each as a pod IP). Header-only: shared by the
+// integration tests and bench/kube_pod_discovery_bench.cpp.
+
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "support/fake_aad.hpp"
+#include "support/fake_api_server.hpp"
+#include "support/fake_kubelet.hpp"
+#include "support/http_get.hpp"
+#include "support/base64.hpp"
+#include "support/process.hpp"
+#include "support/test_ca.hpp"
+
+namespace nmid::test {
+
+using namespace std::chrono_literals;
+
+/// An io_context on a thread of its own, for fakes that are not thread-safe.
+class FakeThread {
+public:
+    FakeThread() : thread_([this] { loop(); }) {}
+    ~FakeThread() { stop(); }
+    FakeThread(const FakeThread&) = delete;
+    FakeThread& operator=(const FakeThread&) = delete;
+
+    [[nodiscard]] boost::asio::io_context& ioc() { return ioc_; }
+
+    /// Runs `f` on the fake thread and returns its result (its exception rethrown here).
+    template <class F>
+    auto run(F&& f) -> std::invoke_result_t<F&> {
+        using R = std::invoke_result_t<F&>;
+        std::packaged_task<R()> task([&f]() -> R { return f(); });
+        auto result = task.get_future();
+        boost::asio::post(ioc_, [&task] { task(); });
+        return result.get();
+    }
+
+    /// Waits until `pred` holds. `pred` runs on the fake thread, now and after every handler
+    /// the fakes run (their state changes only there), so nothing polls. False after `timeout`.
+    bool wait_until(std::function<bool()> pred, std::chrono::milliseconds timeout) {
+        auto w = std::make_shared<Waiter>();
+        w->pred = std::move(pred);
+        auto fired = w->done.get_future();
+        boost::asio::post(ioc_, [this, w] { waiters_.push_back(w); });
+        if (fired.wait_for(timeout) == std::future_status::ready) {
+            return true;
+        }
+        run([this, &w] { waiters_.remove(w); });
+        return fired.wait_for(0s) == std::future_status::ready;
+    }
+
+    void stop() {
+        if (!thread_.joinable()) {
+            return;
+        }
+        boost::asio::post(ioc_, [this] { guard_.reset(); });
+        stopping_ = true;
+        ioc_.stop();
+        thread_.join();
+    }
+
+private:
+    struct Waiter {
+        std::function<bool()> pred;
+        std::promise<void> done;
+    };
+
+    void loop() {
+        while (!stopping_ && ioc_.run_one() > 0) {
+            for (auto it = waiters_.begin(); it != waiters_.end();) {
+                if ((*it)->pred()) {
+                    (*it)->done.set_value();
+                    it = waiters_.erase(it);
+                } else {
+                    ++it;
+                }
+            }
+        }
+    }
+
+    boost::asio::io_context ioc_;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_{
+        ioc_.get_executor()};
+    std::list<std::shared_ptr<Waiter>> waiters_;  ///< fake thread only
+    std::atomic<bool> stopping_{false};
+    std::thread thread_;  ///< last: starts once the rest is built
+};
+
+/// A ChildProcess whose output is drained by a thread of its own while the test does not
+/// read it, so a chatty child (nmid logs every request) never blocks on a full pipe.
+class PumpedChild {
+public:
+    PumpedChild(const std::string& path, const std::vector<std::string>& args)
+        : child_(path, args), pump_([this] { loop(); }) {}
+    ~PumpedChild() {
+        {
+            const std::lock_guard lock{mutex_};
+            stop_ = true;
+        }
+        cv_.notify_all();
+        pump_.join();
+    }
+    PumpedChild(const PumpedChild&) = delete;
+    PumpedChild& operator=(const PumpedChild&) = delete;
+
+    [[nodiscard]] pid_t pid() const { return child_.pid(); }
+    std::optional<std::string> wait_for_line(const std::string& needle,
+                                             std::chrono::milliseconds timeout) {
+        return locked([&] { return child_.wait_for_line(needle, timeout); });
+    }
+    bool wait_for_text(const std::string& needle, std::chrono::milliseconds timeout) {
+        return locked([&] { return child_.wait_for_text(needle, timeout); });
+    }
+    int signal_and_wait(int signo, std::chrono::milliseconds timeout) {
+        return locked([&] {
+            const int status = child_.signal_and_wait(signo, timeout);
+            child_.wait_for_text(kNever, 200ms);  // what is left in the pipe
+            return status;
+        });
+    }
+    /// Everything read so far (after reading what is available now).
+    std::string output() {
+        return locked([&] {
+            child_.wait_for_text(kNever, 1ms);
+            return child_.output();
+        });
+    }
+
+private:
+    static constexpr const char* kNever = "\x01\x02never\x03";
+
+    template <class F>
+    auto locked(F&& f) -> std::invoke_result_t<F&> {
+        ++wanted_;
+        std::unique_lock lock{mutex_};
+        --wanted_;
+        auto result = f();
+        lock.unlock();
+        cv_.notify_all();
+        return result;
+    }
+
+    void loop() {
+        std::unique_lock lock{mutex_};
+        for (;;) {
+            cv_.wait(lock, [this] { return stop_ || wanted_.load() == 0; });
+            if (stop_) {
+                return;
+            }
+            const auto start = std::chrono::steady_clock::now();
+            child_.wait_for_text(kNever, 20ms);
+            if (std::chrono::steady_clock::now() - start < 10ms) {
+                return;  // end of output: the child exited
+            }
+            // Let a waiting test thread in before reading again.
+            lock.unlock();
+            std::this_thread::yield();
+            lock.lock();
+        }
+    }
+
+    ChildProcess child_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::atomic<int> wanted_{0};
+    bool stop_ = false;
+    std::thread pump_;  ///< last
+};
+
+inline const std::string kVaultResource = "https://vault.azure.net";
+inline const std::string kTokenPath = "/metadata/identity/oauth2/token";
+inline const std::string kInitialToken = "sa-token-1";
+
+/// A user-assigned managed identity of the emulated VM.
+struct TestIdentity {
+    std::string name;
+    std::string client_id;
+    std::string resource_id;
+};
+
+inline TestIdentity test_identity(const std::string& name, const std::string& client_suffix) {
+    return {name, "00000000-0000-0000-0000-0000000000" + client_suffix,
+            "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg/providers/"
+            "Microsoft.ManagedIdentity/userAssignedIdentities/" +
+                name};
+}
+
+inline nlohmann::json identity_object(const TestIdentity& id, const std::string& ns = "default") {
+    return {{"apiVersion", "aadpodidentity.k8s.io/v1"},
+            {"kind", "AzureIdentity"},
+            {"metadata", {{"name", id.name}, {"namespace", ns}}},
+            {"spec", {{"type", 0}, {"resourceID", id.resource_id}, {"clientID", id.client_id}}}};
+}
+
+inline nlohmann::json binding_object(const std::string& name, const std::string& identity,
+                                     const std::string& selector,
+                                     const std::string& ns = "default") {
+    return {{"apiVersion", "aadpodidentity.k8s.io/v1"},
+            {"kind", "AzureIdentityBinding"},
+            {"metadata", {{"name", name}, {"namespace", ns}}},
+            {"spec", {{"azureIdentity", identity}, {"selector", selector}}}};
+}
+
+/// MIC's AzureAssignedIdentity for `pod` (label nodename=<node>, as MIC writes it).
+inline nlohmann::json assigned_object(const nlohmann::json& identity, const nlohmann::json& binding,
+                                      const std::string& pod, const std::string& node,
+                                      const std::string& status,
+                                      const std::string& ns = "default") {
+    const std::string identity_name = identity["metadata"]["name"];
+    return {{"apiVersion", "aadpodidentity.k8s.io/v1"},
+            {"kind", "AzureAssignedIdentity"},
+            {"metadata",
+             {{"name", pod + "-" + ns + "-" + identity_name},
+              {"namespace", ns},
+              {"labels", {{"nodename", node}}}}},
+            {"spec",
+             {{"azureIdentityRef", identity},
+              {"azureBindingRef", binding},
+              {"pod", pod},
+              {"podNamespace", ns},
+              {"nodename", node}}},
+            {"status", {{"status", status}}}};
+}
+
+/// A pod labelled for binding selector `selector` ("" : no label) at `ip`.
+inline FakePod bound_pod(const std::string& name, const std::string& ip,
+                         const std::string& selector, const std::string& node = "node-1") {
+    FakePod p;
+    p.name = name;
+    p.ip = ip;
+    p.node = node;
+    p.labels["app"] = name;
+    if (!selector.empty()) {
+        p.labels["aadpodidbinding"] = selector;
+    }
+    return p;
+}
+
+/// The `appid` claim of the emulator's JWT in an IMDS-shaped answer ("" when none): the
+/// client id of the identity nmid chose.
+inline std::string token_appid(const SimpleResponse& r) {
+    const auto body = nlohmann::json::parse(r.body, nullptr, false);
+    if (!body.is_object() || !body.contains("access_token") || !body["access_token"].is_string()) {
+        return {};
+    }
+    const std::string jwt = body["access_token"];
+    const auto first = jwt.find('.');
+    const auto second = jwt.find('.', first + 1);
+    if (first == std::string::npos || second == std::string::npos) {
+        return {};
+    }
+    const auto claims = nlohmann::json::parse(
+        base64url_decode(jwt.substr(first + 1, second - first - 1)).value_or(""), nullptr,
+        false);
+    return claims.is_object() && claims.contains("appid") && claims["appid"].is_string()
+               ? claims["appid"].get<std::string>()
+               : std::string{};
+}
+
+/// The fakes (on their thread), the test PKI on disk, a kubeconfig, the token file, and the
+/// processes. Throws std::runtime_error (with the child's output) when a process does not
+/// start.
+class KubeCluster {
+public:
+    KubeCluster() {
+        const auto& pki = test_pki();
+        files_.write("ca.crt", pki.ca.cert_pem());
+        write_token(kInitialToken);
+        fakes_.run([&] {
+            FakeApiServerOptions options;
+            options.token = kInitialToken;
+            // Non-numeric resourceVersions catch a client that parses or compares them.
+            options.resource_version_prefix = "rv-";
+            const FakeTlsOptions tls{.cert_pem = pki.server.cert_pem,
+                                     .key_pem = pki.server.key_pem};
+            api_ = std::make_unique<FakeApiServer>(options, [&](FakeHttpServer::Handler h) {
+                return std::make_unique<FakeHttpServer>(fakes_.ioc(), std::move(h), "127.0.0.1",
+                                                        tls);
+            });
+            kubelet_ = std::make_unique<FakeKubelet>(fakes_.ioc(),
+                                                     FakeKubeletOptions{.token = kInitialToken});
+            aad_ = std::make_unique<FakeAad>(fakes_.ioc(), [] {
+                return std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+            });
+        });
+        write_kubeconfig();
+    }
+
+    ~KubeCluster() {
+        nmid_.reset();
+        emulator_.reset();
+        fakes_.run([&] {
+            aad_.reset();
+            kubelet_.reset();
+            api_.reset();
+        });
+        fakes_.stop();
+    }
+
+    KubeCluster(const KubeCluster&) = delete;
+    KubeCluster& operator=(const KubeCluster&) = delete;
+
+    // --- fakes (use api(), kubelet() and aad() only inside on_fakes / wait_fakes) ---------
+
+    template <class F>
+    auto on_fakes(F&& f) {
+        return fakes_.run(std::forward<F>(f));
+    }
+    bool wait_fakes(std::function<bool()> pred, std::chrono::milliseconds timeout = 10s) {
+        return fakes_.wait_until(std::move(pred), timeout);
+    }
+    [[nodiscard]] FakeApiServer& api() { return *api_; }
+    [[nodiscard]] FakeKubelet& kubelet() { return *kubelet_; }
+    [[nodiscard]] FakeAad& aad() { return *aad_; }
+
+    // --- files ----------------------------------------------------------------------------
+
+    [[nodiscard]] const std::filesystem::path& dir() const { return files_.path(); }
+    [[nodiscard]] std::string kubeconfig() const { return (dir() / "kubeconfig").string(); }
+    [[nodiscard]] std::string ca_file() const { return (dir() / "ca.crt").string(); }
+    /// Replaces the token file atomically (a rename, as the kubelet swaps its symlink).
+    void write_token(const std::string& token) const {
+        files_.write("token.next", token + "\n");
+        std::filesystem::rename(dir() / "token.next", dir() / "token");
+    }
+
+    // --- processes ------------------------------------------------------------------------
+
+    static std::string bin(const std::string& name) {
+        return std::string{NMID_BIN_DIR} + "/" + name;
+    }
+    static bool binaries_built() {
+        return std::filesystem::exists(bin("nmid")) &&
+               std::filesystem::exists(bin("imds-emulator"));
+    }
+
+    /// The IMDS emulator with these user-assigned identities.
+    void start_emulator(const std::vector<TestIdentity>& identities) {
+        std::vector<std::string> args{"--listen", "127.0.0.1:0"};
+        for (const auto& id : identities) {
+            args.insert(args.end(), {"--identity", id.client_id + ":" + id.resource_id});
+        }
+        emulator_ = std::make_unique<PumpedChild>(bin("imds-emulator"), args);
+        const auto line = emulator_->wait_for_line("listening on", 20s);
+        if (!line) {
+            throw std::runtime_error("imds-emulator did not start: " + emulator_->output());
+        }
+        emulator_port_ = port_after(*line, "listening on").value_or(-1);
+    }
+
+    /// The arguments start_nmid() always passes (managed mode, OS-chosen ports, the fakes).
+    [[nodiscard]] std::vector<std::string> base_args() const {
+        return {
+            "--operation-mode=managed",
+            "--nmi-port=0",
+            "--http-probe-port=0",
+            "--prometheus-port=0",
+            "--metadata-ip=127.0.0.1",
+            "--metadata-port=" + std::to_string(emulator_port_),
+            "--manage-iptables=false",
+            "--kubeconfig=" + kubeconfig(),
+            "--kubelet-url=" + kubelet_url_,
+            "--kubelet-ca-file=" + ca_file(),
+            // Hermetic: never read this machine's /etc/default/kubelet.
+            "--kubelet-config=" + (dir() / "no-kubelet-defaults").string(),
+            "--node=node-1",
+        };
+    }
+
+    /// Starts nmid with base_args() then `extra` (later flags win) and waits for its
+    /// listener. Does not wait for readiness (wait_ready()).
+    void start_nmid(const std::vector<std::string>& extra = {}) {
+        auto args = base_args();
+        args.insert(args.end(), extra.begin(), extra.end());
+        nmid_ = std::make_unique<PumpedChild>(bin("nmid"), args);
+        const auto line = nmid_->wait_for_line("listening on", 20s);
+        if (!line) {
+            throw std::runtime_error("nmid did not start: " + nmid_->output());
+        }
+        port_ = port_after(*line, "listening on").value_or(-1);
+        probe_port_ = number_after(*line, "probe port ");
+        metrics_port_ = number_after(*line, "metrics port ");
+    }
+
+    /// Both sources loaded (the daemon logs each) and /readyz agrees.
+    bool wait_ready(std::chrono::milliseconds timeout = 20s) {
+        if (!nmid_->wait_for_text("pod index: ready", timeout) ||
+            !nmid_->wait_for_text("crds synced from the API server", timeout)) {
+            return false;
+        }
+        const auto r = http_get("127.0.0.1", probe_port_, "/readyz");
+        return r && r->status == 200;
+    }
+
+    [[nodiscard]] PumpedChild& nmid() { return *nmid_; }
+    [[nodiscard]] int port() const { return port_; }
+    [[nodiscard]] int probe_port() const { return probe_port_; }
+    void set_kubelet_url(std::string url) { kubelet_url_ = std::move(url); }
+
+    /// A token request from pod IP `ip`.
+    std::optional<SimpleResponse> token(const std::string& ip,
+                                        const std::string& resource = kVaultResource,
+                                        std::chrono::milliseconds timeout = 10s) const {
+        return http_request(ip, port_, "GET",
+                            kTokenPath + "?api-version=2018-02-01&resource=" + resource,
+                            {{"Metadata", "true"}}, {}, timeout);
+    }
+
+    /// The value of the first sample of `name` on /metrics (-1 when absent).
+    [[nodiscard]] double metric(const std::string& name) const {
+        const auto r = http_get("127.0.0.1", metrics_port_, "/metrics");
+        if (!r) {
+            return -1;
+        }
+        const std::string key = "\n" + name + " ";
+        const auto at = r->body.find(key);
+        return at == std::string::npos ? -1 : std::atof(r->body.c_str() + at + key.size());
+    }
+
+private:
+    static int number_after(const std::string& line, const std::string& marker) {
+        const auto at = line.find(marker);
+        return at == std::string::npos ? -1 : std::atoi(line.c_str() + at + marker.size());
+    }
+
+    void write_kubeconfig() {
+        const std::uint16_t api_port = on_fakes([&] { return api_->port(); });
+        kubelet_url_ = on_fakes([&] { return kubelet_->url(); });
+        const std::string ca = base64_encode(test_pki().ca.cert_pem());
+        files_.write("kubeconfig",
+                     "apiVersion: v1\n"
+                     "kind: Config\n"
+                     "clusters:\n"
+                     "- name: fake\n"
+                     "  cluster:\n"
+                     "    server: https://127.0.0.1:" +
+                         std::to_string(api_port) +
+                         "\n"
+                         "    certificate-authority-data: " +
+                         ca +
+                         "\n"
+                         "contexts:\n"
+                         "- name: fake\n"
+                         "  context: {cluster: fake, user: nmid, namespace: default}\n"
+                         "current-context: fake\n"
+                         "users:\n"
+                         "- name: nmid\n"
+                         "  user:\n"
+                         "    tokenFile: " +
+                         (dir() / "token").string() + "\n");
+    }
+
+    PemDir files_;
+    FakeThread fakes_;
+    std::unique_ptr<FakeApiServer> api_;
+    std::unique_ptr<FakeKubelet> kubelet_;
+    std::unique_ptr<FakeAad> aad_;
+    std::string kubelet_url_;
+    std::unique_ptr<PumpedChild> emulator_;
+    std::unique_ptr<PumpedChild> nmid_;
+    int emulator_port_ = -1;
+    int port_ = -1;
+    int probe_port_ = -1;
+    int metrics_port_ = -1;
+};
+
+}  // namespace nmid::test
