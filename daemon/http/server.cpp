@@ -1026,11 +1026,12 @@ asio::any_io_executor connection_executor(const State& st) {
 asio::awaitable<void> accept_loop(StatePtr st) {
     while (!st->stopping.load(std::memory_order_acquire)) {
         auto [ec, socket] = co_await st->acceptor.async_accept(connection_executor(*st), kUseTuple);
-        if (st->stopping.load(std::memory_order_acquire) || !st->acceptor.is_open()) {
-            break;
-        }
+        // A connection accepted before stop() closed the listener is served even when stop()
+        // came first: its client connected to a live listener and may have sent its request
+        // already (closing it here would reset it). The loop ends after it.
         if (ec) {
-            if (ec == asio::error::operation_aborted) {
+            if (ec == asio::error::operation_aborted ||
+                st->stopping.load(std::memory_order_acquire) || !st->acceptor.is_open()) {
                 break;
             }
             // EMFILE and friends: back off instead of spinning on a full descriptor table.
