@@ -18,7 +18,8 @@ BufferedSink::BufferedSink(Writer writer, std::chrono::milliseconds flush_interv
     if (interval_ <= std::chrono::milliseconds::zero()) {
         return;
     }
-    writing_buffer_.reserve(2 * kFlushThreshold);
+    buffer_.reserve(2 * kHandOffThreshold);
+    writing_buffer_.reserve(2 * kHandOffThreshold);
     // Signals stay with the threads that handle them (asio's signal_set in the daemon).
     sigset_t all{};
     sigset_t previous{};
@@ -72,7 +73,7 @@ void BufferedSink::on_threshold(std::unique_lock<std::mutex>& lock) {
         write_now(lock);
         return;
     }
-    if (!handed_off_) {
+    if (!handed_off_ && buffer_.size() >= kHandOffThreshold) {
         handed_off_ = true;
         wake_.notify_one();
     }

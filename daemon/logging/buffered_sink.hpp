@@ -2,7 +2,7 @@
 
 // A sink that batches formatted lines in memory so a request's audit line costs a memcpy, not
 // a write(2). With a flusher thread (the daemon's), the thread writes what accumulated every
-// flush interval and as soon as 32 KiB accumulate, so the threads that log (the I/O threads)
+// flush interval and as soon as 128 KiB accumulate, so the threads that log (the I/O threads)
 // never wait for stdout; without one (tests), the logging thread writes at 32 KiB. Either way
 // warn and above are written at once by the thread that logs them, and flush() writes
 // everything before it returns.
@@ -29,6 +29,10 @@ public:
     /// Receives whole lines, in order; called by one thread at a time.
     using Writer = std::function<void(std::string_view)>;
     static constexpr std::size_t kFlushThreshold = std::size_t{32} * 1024;
+    /// With a flusher thread: it is woken early once this much accumulates (else it writes
+    /// every flush interval). Larger than kFlushThreshold so that under load the I/O thread is
+    /// not preempted by the flusher thousands of times a second.
+    static constexpr std::size_t kHandOffThreshold = std::size_t{128} * 1024;
     /// With a flusher thread: past this many buffered bytes (stdout slower than the logging),
     /// a logging thread waits for the flusher's write and writes itself (backpressure, bounded
     /// memory) instead of handing off.

@@ -26,7 +26,7 @@ namespace nmid::logging {
 
 /// Installs the default spdlog logger writing to stdout in `settings.format` at
 /// `settings.level` (trace|debug|info|warn|warning|error|critical|off). Output is buffered and
-/// written by a flusher thread that this starts: every 500 ms and as soon as 32 KiB
+/// written by a flusher thread that this starts: every 500 ms and as soon as 128 KiB
 /// accumulate, so threads that log never wait for stdout (unless it falls 1 MiB behind).
 /// Warn and above are written at once by the thread that logs them, and flush() writes
 /// everything. Call once at start-up, before other threads log. Throws std::invalid_argument

@@ -622,19 +622,19 @@ TEST(LoggingFlusher, ThresholdIsWrittenByTheFlusherNotTheLoggingThread) {
     const ReinstallAtExit reinstall;
     setup_for_test({.format = LogFormat::text, .level = "info"}, recorder.writer(), 1h);
     const std::string chunk(1000, 'x');
-    for (int i = 0; i < 40; ++i) {  // crosses 32 KiB once
+    for (int i = 0; i < 140; ++i) {  // crosses the 128 KiB hand-off once
         spdlog::info("{}", chunk);
     }
     ASSERT_TRUE(recorder.wait_writes(1));
     const auto writes = recorder.writes();
     EXPECT_NE(writes[0].thread, std::this_thread::get_id());
-    EXPECT_GE(writes[0].data.size(), 32U * 1024U);
+    EXPECT_GE(writes[0].data.size(), 128U * 1024U);
     flush();  // the rest, written by this thread
     std::size_t lines = 0;
     for (const auto& w : recorder.writes()) {
         lines += lines_of(w.data).size();
     }
-    EXPECT_EQ(lines, 40U);
+    EXPECT_EQ(lines, 140U);
 }
 
 TEST(LoggingFlusher, WritesBufferedLinesEveryInterval) {
@@ -656,7 +656,7 @@ TEST(LoggingFlusher, WarnWaitsForTheFlushersWriteSoLinesStayInOrder) {
     setup_for_test({.format = LogFormat::text, .level = "info"}, recorder.writer(), 1h);
     recorder.hold(true);  // the flusher's first write blocks inside the writer
     const std::string chunk(1000, 'x');
-    for (int i = 0; i < 33; ++i) {
+    for (int i = 0; i < 130; ++i) {  // crosses the 128 KiB hand-off
         spdlog::info("{}", chunk);
     }
     ASSERT_TRUE(recorder.wait_writes(1));  // the flusher is inside its write now
@@ -670,9 +670,9 @@ TEST(LoggingFlusher, WarnWaitsForTheFlushersWriteSoLinesStayInOrder) {
         all += w.data;
     }
     const auto lines = lines_of(all);
-    ASSERT_EQ(lines.size(), 35U);
-    EXPECT_TRUE(lines[33].ends_with(" I buffered meanwhile")) << lines[33];
-    EXPECT_TRUE(lines[34].ends_with(" W after")) << lines[34];
+    ASSERT_EQ(lines.size(), 132U);
+    EXPECT_TRUE(lines[130].ends_with(" I buffered meanwhile")) << lines[130];
+    EXPECT_TRUE(lines[131].ends_with(" W after")) << lines[131];
 }
 
 TEST(LoggingFlusher, NoLineIsLostOrReorderedUnderLoad) {
