@@ -342,6 +342,57 @@ class FailClosed(NodeTest):
         self.assertEqual(metric_sum(self.node.metrics(again), "nmid_requests_total", status="200"), 1)
         self.assertEqual(self.node.mdh_syn_count(), 0)
 
+    def _early_connection(self, name):
+        """A connection from the bound pod to the metadata host, opened while no rule exists
+        (a fresh node); its request is sent when the returned `go` callable is called, and
+        its result read with the returned `result` callable."""
+        # A real node tracks connections before nmid starts (kube-proxy's rules need conntrack);
+        # a new namespace does not until some rule uses it, and an untracked flow would meet
+        # the DNAT anyway. A rule like kube-proxy's makes the node namespace track flows.
+        self.topo.nsexec(self.topo.node, ["iptables-nft", "-A", "FORWARD", "-m", "conntrack",
+                                          "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"])
+        w = self.topo.workdir
+        connected, go, result_file = f"{w}/{name}.connected", f"{w}/{name}.go", f"{w}/{name}.json"
+        holder = self.topo.spawn(self.node.bound, name, [
+            SYSTEM_PYTHON, os.path.join(HERE, "hold_connection.py"), nslib.token_url(RESOURCE),
+            connected, go, result_file], env=CLEAN_ENV)
+        wait_until(lambda: os.path.exists(connected) or not holder.alive(), 10,
+                   "the connection to the metadata host")
+        self.assertTrue(os.path.exists(connected), holder.log())
+
+        def send():
+            open(go, "w").close()
+            holder.wait(timeout=20)
+            with open(result_file) as f:
+                return json.load(f)
+        return send
+
+    def test_connection_opened_before_the_rules_keeps_reaching_imds_without_conntrack_deletion(self):
+        """The gap --enable-conntrack-deletion closes: an established flow is not NATed."""
+        self.assert_no_rules()
+        send = self._early_connection("early-kept")
+        self.node.emulator_reset()
+        nmid = self.start_nmid(backend="nft")
+        result = send()
+        self.assertEqual(self.node.emulator_stats()["token_requests"], 1, result)
+        self.assertEqual(metric_sum(self.node.metrics(nmid), "nmid_requests_total"), 0)
+
+    def test_conntrack_deletion_cuts_connections_opened_before_the_rules(self):
+        self.assert_no_rules()
+        send = self._early_connection("early-cut")
+        self.node.emulator_reset()
+        nmid = self.start_nmid(backend="nft", extra=["--enable-conntrack-deletion"])
+        wait_until(lambda: "conntrack: deleted" in nmid.log(), 10, "nmid's conntrack line")
+        self.assertIn("conntrack: deleted 1 flow(s) to 169.254.169.254:80", nmid.log())
+        result = send()
+        self.assertNotEqual(result.get("status"), 200, result)
+        stats = self.node.emulator_stats()
+        self.assertEqual((stats["token_requests"], stats["rejected_requests"]), (0, 0), stats)
+        # A new connection from the same pod is nmid's.
+        status, body, _ = self.node.token(self.node.bound)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.node.emulator_stats()["token_requests"], 1)  # nmid's own fetch
+
     def test_start_is_fail_closed_503_until_ready(self):
         w = self.topo.workdir
         os.rename(f"{w}/pods.json", f"{w}/pods.later")
