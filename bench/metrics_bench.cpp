@@ -30,6 +30,8 @@ void BM_RecordRequestMixedLabels(benchmark::State& state) {
     nmid::metrics::Metrics metrics;
     std::vector<std::string> namespaces;
     std::vector<std::string> resources;
+    namespaces.reserve(8);
+    resources.reserve(4);
     for (int i = 0; i < 8; ++i) {
         namespaces.push_back("team-" + std::to_string(i));
     }

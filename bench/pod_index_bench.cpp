@@ -62,6 +62,7 @@ struct Fixture {
 
 std::vector<asio::ip::address> addresses(const char* prefix, int count) {
     std::vector<asio::ip::address> out;
+    out.reserve(static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) {
         out.push_back(asio::ip::make_address(prefix + std::to_string(i + 2)));
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds nmid twice (optimised, and with ASan+UBSan) and runs every
-# test in both builds. Exit code is non-zero when anything fails.
+# Installs what is missing, builds nmid twice (optimised, and with ASan+UBSan), runs every test
+# in both builds and clang-tidy over the sources. Exit code is non-zero when anything fails.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
@@ -9,6 +9,11 @@ echo "== build (RelWithDebInfo)"
 "$root/scripts/build.sh" "$root/build"
 echo "== tests (RelWithDebInfo)"
 ctest --test-dir "$root/build" --output-on-failure -j2
+
+# Every translation unit of the optimised build's compile database under .clang-tidy (warnings
+# are errors there); run-clang-tidy exits non-zero when any file has a finding.
+echo "== clang-tidy"
+run-clang-tidy -p "$root/build" -quiet -j"$(nproc)" 'daemon/|iptables/|tests/|bench/'
 
 echo "== build (ASan+UBSan, clang)"
 CC=clang CXX=clang++ "$root/scripts/build.sh" "$root/build-asan" \

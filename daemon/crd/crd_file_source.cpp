@@ -20,7 +20,7 @@ namespace {
 namespace asio = boost::asio;
 
 // A CRD file is a few kilobytes; anything this large is a mistake, not a cluster.
-constexpr std::int64_t kMaxFileSize = 64 * 1024 * 1024;
+constexpr std::int64_t kMaxFileSize = std::int64_t{64} * 1024 * 1024;
 // Filesystem timestamps are coarse (a jiffy on most Linux filesystems, seconds on some), so a
 // write in the same tick as our read leaves (size, mtime) unchanged. A file modified this
 // recently before we read it is read again at the next poll (git's "racy clean" problem).

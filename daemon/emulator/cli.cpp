@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <charconv>
+#include <cmath>
 #include <optional>
 
 #include "format.hpp"
@@ -85,7 +86,7 @@ Result<nanoseconds> parse_duration(std::string_view text) {
             return Errc::parse_error;
         }
     }
-    return nanoseconds{static_cast<std::int64_t>(total + 0.5)};
+    return nanoseconds{std::llround(total)};
 }
 
 Result<Identity> parse_identity(std::string_view text) {

@@ -122,7 +122,7 @@ Result<FaultsUpdate> parse_faults_update(std::string_view body, std::string& err
             for (const auto& item : value) {
                 auto fault = fault_from_json(item, error);
                 if (!fault) {
-                    error = "sequence[" + std::to_string(update.sequence.size()) + "]: " + error;
+                    error.insert(0, "sequence[" + std::to_string(update.sequence.size()) + "]: ");
                     return fault.error();
                 }
                 update.sequence.push_back(std::move(*fault));

@@ -32,8 +32,8 @@ int run(const nmid::emulator::CommandLine& cli) {
     nmid::HttpServerSettings http_settings;
     http_settings.address = cli.host;
     http_settings.port = cli.port;
-    http_settings.body_limit = 1024 * 1024;  // fault scripts can be long
-    http_settings.header_limit = 16 * 1024;
+    http_settings.body_limit = std::size_t{1024} * 1024;  // fault scripts can be long
+    http_settings.header_limit = std::size_t{16} * 1024;
     http_settings.reuse_port = false;  // a second emulator on the same port is a mistake
     nmid::http::HttpServer server{ioc.get_executor(), handler, http_settings};
     if (auto listening = server.listen(); !listening) {

@@ -25,7 +25,6 @@ Mapping mapping_for(Errc code, const HandlerSettings& settings, Endpoint endpoin
             return {400, "invalid_request", false};
         // NMI answered 500 for a non-loopback /host/token caller; 403 says what it is.
         case Errc::not_loopback:
-            return {403, "access_denied", false};
         case Errc::instance_blocked:
             return {403, "access_denied", false};
         // Pod lookup: NMI's 500, retried by every SDK.

@@ -13,7 +13,7 @@ namespace nmid::kube {
 
 namespace {
 
-constexpr std::size_t kMaxKubeconfig = 4 * 1024 * 1024;
+constexpr std::size_t kMaxKubeconfig = std::size_t{4} * 1024 * 1024;
 
 std::string trim(std::string_view s) {
     const auto is_space = [](char c) {

@@ -7,7 +7,7 @@ namespace nmid::kube {
 
 namespace {
 
-constexpr std::size_t kMaxTokenFile = 64 * 1024;
+constexpr std::size_t kMaxTokenFile = std::size_t{64} * 1024;
 
 bool is_space(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';

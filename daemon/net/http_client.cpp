@@ -44,7 +44,7 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kHeaderLimit = 16 * 1024;
-constexpr std::size_t kStreamBuffer = 16 * 1024;
+constexpr std::size_t kStreamBuffer = std::size_t{16} * 1024;
 
 Errc classify(const error_code& ec) {
     if (ec == beast::error::timeout) {

@@ -222,7 +222,7 @@ FakeResponse FakeAad::handle(const FakeRequest& request) {
         call.status = r.status;
         return r;
     };
-    const auto reject = [&](int status, std::string_view error, int code, std::string why) {
+    const auto reject = [&](int status, std::string_view error, int code, const std::string& why) {
         return answer(aad_error(status, error, code, why), why);
     };
 
@@ -383,7 +383,7 @@ std::string FakeAad::check_assertion(std::string_view jwt, const std::string& cl
     if (exp->get<std::int64_t>() <= now) {
         return "assertion expired";
     }
-    if (exp->get<std::int64_t>() - nbf->get<std::int64_t>() > 24 * 3600) {
+    if (exp->get<std::int64_t>() - nbf->get<std::int64_t>() > std::int64_t{24} * 3600) {
         return "assertion lives longer than 24 h";
     }
     return {};

@@ -545,7 +545,9 @@ FakeResponse FakeApiServer::handle(const FakeRequest& request) {
             }
         }
         for (const auto& [g, v] : seen) {
-            const json gv = {{"groupVersion", g + "/" + v}, {"version", v}};
+            std::string group_version = g;
+            group_version.append("/").append(v);
+            const json gv = {{"groupVersion", group_version}, {"version", v}};
             groups.push_back({{"name", g}, {"versions", {gv}}, {"preferredVersion", gv}});
         }
         return hold(json_response(

@@ -56,7 +56,7 @@ std::optional<SimpleResponse> http_request(
     }
     std::string req = method + " " + target + " HTTP/1.1\r\nHost: 169.254.169.254\r\n";
     for (const auto& [k, v] : headers) {
-        req += k + ": " + v + "\r\n";
+        req.append(k).append(": ").append(v).append("\r\n");
     }
     if (!body.empty()) {
         req += "Content-Length: " + std::to_string(body.size()) + "\r\n";

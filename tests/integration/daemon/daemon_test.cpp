@@ -116,7 +116,7 @@ protected:
     }
 
     std::optional<test::SimpleResponse> token(const std::string& ip, const std::string& query,
-                                              Headers headers = {{"Metadata", "true"}}) {
+                                              const Headers& headers = {{"Metadata", "true"}}) {
         return test::http_get(ip, port_, kTokenPath + "?" + query, headers);
     }
 

@@ -77,7 +77,7 @@ protected:
                                {"password", "pfx-pw"}});
     }
 
-    TokenRequest request(int type, std::string secret_name, std::string ad_endpoint = {}) {
+    TokenRequest request(int type, std::string secret_name, const std::string& ad_endpoint = {}) {
         TokenRequest r;
         r.identity.type = type;
         r.identity.client_id = kClient;
@@ -123,7 +123,7 @@ protected:
     FakeSecretStore store_;
     AadSettings settings_{.connect_timeout = 2000ms,
                           .pool_size = 2,
-                          .max_response_body = 64 * 1024,
+                          .max_response_body = std::size_t{64} * 1024,
                           .max_origins = 4,
                           .assertion_lifetime = 600s,
                           .user_agent = "nmid-test/1.0"};

@@ -714,7 +714,7 @@ TEST(ConfigParse, CleanupIsASubcommandTakingTheSameFlags) {
 
 TEST(ConfigParse, KubeletUrlDefaultsToHostIp) {
     const auto with_host_ip = [](std::string ip) {
-        return [ip](std::string_view name) -> std::optional<std::string> {
+        return [ip = std::move(ip)](std::string_view name) -> std::optional<std::string> {
             if (name == "HOST_IP") {
                 return ip;
             }

@@ -370,13 +370,14 @@ protected:
 
     void start(ApiServerCrdSettings settings = test_settings()) {
         source_ = std::make_unique<ApiServerCrdSource>(client_, clock_, std::move(settings));
-        asio::co_spawn(ioc_, source_->run([this](CrdSnapshotPtr s) { published_.push_back(s); }),
-                       asio::bind_cancellation_slot(signal_.slot(), [this](std::exception_ptr e) {
-                           finished_ = true;
-                           if (e) {
-                               std::rethrow_exception(e);
-                           }
-                       }));
+        asio::co_spawn(
+            ioc_, source_->run([this](CrdSnapshotPtr s) { published_.push_back(std::move(s)); }),
+            asio::bind_cancellation_slot(signal_.slot(), [this](const std::exception_ptr& e) {
+                finished_ = true;
+                if (e) {
+                    std::rethrow_exception(e);
+                }
+            }));
         ioc_.poll();
     }
 
@@ -752,7 +753,7 @@ TEST_F(ApiServerCrdSourceTest, SameSeedSameDelays) {
         settings.random_seed = seed;
         ApiServerCrdSource source{client, clock, settings};
         asio::cancellation_signal signal;
-        asio::co_spawn(ioc, source.run([](CrdSnapshotPtr) {}),
+        asio::co_spawn(ioc, source.run([](const CrdSnapshotPtr&) {}),
                        asio::bind_cancellation_slot(signal.slot(), asio::detached));
         ioc.poll();
         std::vector<SteadyTime::duration> out;

@@ -107,11 +107,12 @@ protected:
     void start() {
         source_ = std::make_unique<CrdFileSource>(
             clock_, CrdSettings{.crds_file = file_.string(), .poll_interval = kInterval});
-        asio::co_spawn(ioc_, source_->run([this](CrdSnapshotPtr s) { published_.push_back(s); }),
-                       asio::bind_cancellation_slot(signal_.slot(), [this](std::exception_ptr e) {
-                           done_ = true;
-                           error_ = e;
-                       }));
+        asio::co_spawn(
+            ioc_, source_->run([this](CrdSnapshotPtr s) { published_.push_back(std::move(s)); }),
+            asio::bind_cancellation_slot(signal_.slot(), [this](std::exception_ptr e) {
+                done_ = true;
+                error_ = std::move(e);
+            }));
         ioc_.poll();
     }
 

@@ -350,8 +350,9 @@ TEST_F(Emulator, DerivedObjectIdSelectsAndIsStable) {
     // Another handler (another run) derives the same object ID.
     EmulatorHandler other{clock_, {.user_assigned = {alpha()}}};
     Call call{"GET", std::string{kToken} + "&object_id=" + oid, kMetadata, ""};
-    asio::co_spawn(ioc_, other.handle(call.request),
-                   [&](const std::exception_ptr&, HttpResponse r) { call.response = r; });
+    asio::co_spawn(
+        ioc_, other.handle(call.request),
+        [&](const std::exception_ptr&, HttpResponse r) { call.response = std::move(r); });
     poll();
     ASSERT_TRUE(call.response);
     EXPECT_EQ(call.response->status, 200);
@@ -592,6 +593,7 @@ TEST_F(Emulator, CallerCancellationEndsAHang) {
 TEST_F(Emulator, CountsConcurrentTokenRequestsWhileTheyWait) {
     make({.user_assigned = {alpha(), beta()}, .latency = 100ms});
     std::vector<std::shared_ptr<Call>> calls;
+    calls.reserve(3);
     for (int i = 0; i < 3; ++i) {
         calls.push_back(start(std::string{kToken} + "&client_id=" + alpha().client_id));
     }

@@ -110,7 +110,7 @@ protected:
     std::future<std::optional<SimpleResponse>> start_get(const std::string& target,
                                                          Headers headers = {}) {
         const int port = api_->port();
-        return std::async(std::launch::async, [port, target, headers] {
+        return std::async(std::launch::async, [port, target, headers = std::move(headers)] {
             return http_request("127.0.0.1", port, "GET", target, headers);
         });
     }

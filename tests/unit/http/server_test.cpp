@@ -41,7 +41,7 @@ constexpr auto kSafetyNet = 20s;
 /// A steady_timer used as a one-shot event.
 class Event {
 public:
-    explicit Event(asio::any_io_executor ex) : timer_(std::move(ex), SteadyTime::max()) {}
+    explicit Event(const asio::any_io_executor& ex) : timer_(ex, SteadyTime::max()) {}
     void set() {
         set_ = true;
         timer_.cancel();
@@ -224,11 +224,11 @@ protected:
     }
 
     void start(HttpServerSettings s) {
-        server_.emplace(ioc_.get_executor(), handler_, settings(s));
+        server_.emplace(ioc_.get_executor(), handler_, settings(std::move(s)));
         const auto listened = server_->listen();
         ASSERT_TRUE(listened.has_value()) << listened.error().message();
         ASSERT_NE(server_->port(), 0);
-        asio::co_spawn(ioc_, server_->run(), [this](std::exception_ptr e) {
+        asio::co_spawn(ioc_, server_->run(), [this](const std::exception_ptr& e) {
             EXPECT_FALSE(e);
             run_returned_ = true;
         });
@@ -247,7 +247,7 @@ protected:
                 co_await server_->drain(std::chrono::steady_clock::now() + 5s);
                 done = true;
             },
-            [](std::exception_ptr e) {
+            [](const std::exception_ptr& e) {
                 if (e) {
                     std::rethrow_exception(e);
                 }
@@ -392,7 +392,7 @@ TEST_F(HttpServerTest, GarbageAnswers400AndCloses) {
     start();
     run([&]() -> asio::awaitable<void> {
         auto s = co_await connect(port());
-        co_await send(s, std::string_view{"\x16\x03\x01\x02\x00 not http\r\n\r\n", 19});
+        co_await send(s, std::string_view{"\x16\x03\x01\x02\x00 not http\r\n\r\n\x00", 19});
         const ReadAll all = co_await read_to_end(s);
         EXPECT_TRUE(all.data.starts_with("HTTP/1.1 400 Bad Request\r\n"));
         EXPECT_TRUE(all.data.ends_with(
@@ -818,7 +818,7 @@ TEST_F(HttpServerTest, DrainDeadlineClosesStuckConnections) {
             co_await server_->drain(std::chrono::steady_clock::now() + 5s);
             done = true;
         },
-        [](std::exception_ptr e) {
+        [](const std::exception_ptr& e) {
             if (e) {
                 std::rethrow_exception(e);
             }
@@ -855,7 +855,7 @@ TEST_F(HttpServerTest, ConcurrentClientsOnTwoThreads) {
                     co_await server_->drain(std::chrono::steady_clock::now() + 5s);
                 }
             },
-            [](std::exception_ptr e) {
+            [](const std::exception_ptr& e) {
                 if (e) {
                     std::rethrow_exception(e);
                 }

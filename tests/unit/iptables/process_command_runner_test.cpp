@@ -44,7 +44,8 @@ TEST(ProcessCommandRunner, CatEchoesStdin) {
 }
 
 TEST(ProcessCommandRunner, LargeStdinAndStdoutDoNotDeadlock) {
-    std::string big(3 * 1024 * 1024, 'x');  // far beyond a pipe buffer in both directions
+    // far beyond a pipe buffer in both directions
+    std::string big(std::size_t{3} * 1024 * 1024, 'x');
     for (std::size_t i = 0; i < big.size(); i += 97) {
         big[i] = '\n';
     }

@@ -44,7 +44,7 @@ const std::string kFullRestore = "*nat\n:aad-metadata - [0:0]\n-I PREROUTING 1 -
 // records its input and, when `restore_fixes`, leaves the table in sync (or empty, for a
 // cleanup input).
 struct FakeNat {
-    explicit FakeNat(RecordingCommandRunner& runner, std::string prefix = "iptables-nft") {
+    explicit FakeNat(RecordingCommandRunner& runner, const std::string& prefix = "iptables-nft") {
         runner.on(prefix + "-save", [this](const Command&) {
             if (save_failure) {
                 return *save_failure;
@@ -229,7 +229,7 @@ TEST(Reconciler, RunRetriesWithBackoffThenKeepsTheInterval) {
     asio::cancellation_signal stop;
     bool finished = false;
     asio::co_spawn(ioc, reconciler.run(),
-                   asio::bind_cancellation_slot(stop.slot(), [&](std::exception_ptr e) {
+                   asio::bind_cancellation_slot(stop.slot(), [&](const std::exception_ptr& e) {
                        EXPECT_FALSE(e);
                        finished = true;
                    }));

@@ -55,7 +55,7 @@ struct Watching {
 
 class KubeTransportTest : public ::testing::Test {
 protected:
-    void serve(FakeHttpServer::Handler handler, test::FakeTlsOptions tls = server_tls()) {
+    void serve(FakeHttpServer::Handler handler, const test::FakeTlsOptions& tls = server_tls()) {
         server_ = std::make_unique<FakeHttpServer>(ioc_, std::move(handler), "127.0.0.1", tls);
     }
 
@@ -65,7 +65,7 @@ protected:
                           .token = "static-token"};
     }
 
-    ApiServerClient& api(const KubeConfig& cfg, ApiServerClientSettings settings = {}) {
+    ApiServerClient& api(const KubeConfig& cfg, const ApiServerClientSettings& settings = {}) {
         std::string error;
         auto made = make_api_server_client(ioc_.get_executor(), cfg, clock_, settings, error);
         EXPECT_TRUE(made.has_value()) << error;

@@ -61,7 +61,7 @@ std::string family_of(const std::string& sample, const std::map<std::string, std
     for (const char* suffix : {"_bucket", "_sum", "_count"}) {
         const std::string s{suffix};
         if (sample.size() > s.size() && sample.ends_with(s)) {
-            const std::string base = sample.substr(0, sample.size() - s.size());
+            std::string base = sample.substr(0, sample.size() - s.size());
             if (auto it = types.find(base); it != types.end() && it->second == "histogram") {
                 return base;
             }
@@ -80,7 +80,9 @@ Exposition parse(const std::string& text) {
     while (std::getline(in, line)) {
         ++number;
         const auto fail = [&](const std::string& why) {
-            out.errors.push_back("line " + std::to_string(number) + ": " + why + ": " + line);
+            std::string message = "line " + std::to_string(number) + ": ";
+            message.append(why).append(": ").append(line);
+            out.errors.push_back(std::move(message));
         };
         if (line.starts_with("# HELP ") || line.starts_with("# TYPE ")) {
             const std::string rest = line.substr(7);

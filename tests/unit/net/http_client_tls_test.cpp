@@ -60,7 +60,7 @@ protected:
         return *client_;
     }
 
-    Result<ClientResponse> get(HttpClient& c, std::string target = "/",
+    Result<ClientResponse> get(HttpClient& c, const std::string& target = "/",
                                SteadyTime deadline = in(10s)) {
         auto out = std::make_shared<std::optional<Result<ClientResponse>>>();
         asio::co_spawn(

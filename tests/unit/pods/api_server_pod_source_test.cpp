@@ -76,11 +76,12 @@ protected:
     }
 
     void run() {
-        asio::co_spawn(io_, source_.run(),
-                       asio::bind_cancellation_slot(cancel_.slot(), [this](std::exception_ptr e) {
-                           EXPECT_FALSE(e);
-                           *stopped_ = true;
-                       }));
+        asio::co_spawn(
+            io_, source_.run(),
+            asio::bind_cancellation_slot(cancel_.slot(), [this](const std::exception_ptr& e) {
+                EXPECT_FALSE(e);
+                *stopped_ = true;
+            }));
         settle();
     }
 

@@ -31,7 +31,7 @@ template <class T>
 std::shared_ptr<std::optional<T>> start(asio::io_context& ioc, asio::awaitable<T> op,
                                         asio::cancellation_signal* cancel = nullptr) {
     auto out = std::make_shared<std::optional<T>>();
-    auto done = [out](std::exception_ptr e, T value) {
+    auto done = [out](const std::exception_ptr& e, T value) {
         if (e) {
             std::rethrow_exception(e);
         }

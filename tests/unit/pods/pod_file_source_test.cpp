@@ -55,7 +55,7 @@ protected:
     ListResult list(PodFileSource& source) {
         std::optional<ListResult> out;
         asio::co_spawn(ioc_, source.list(SteadyTime::max()),
-                       [&](std::exception_ptr e, ListResult r) {
+                       [&](const std::exception_ptr& e, ListResult r) {
                            if (e) {
                                std::rethrow_exception(e);
                            }
@@ -171,7 +171,7 @@ TEST_F(PodFileSourceTest, FeedsThePodIndex) {
     test::ManualClock clock;
     PodIndex index{ioc_.get_executor(), source, clock, {}};
     std::optional<Result<void>> refreshed;
-    asio::co_spawn(ioc_, index.refresh(), [&](std::exception_ptr e, Result<void> r) {
+    asio::co_spawn(ioc_, index.refresh(), [&](const std::exception_ptr& e, Result<void> r) {
         if (e) {
             std::rethrow_exception(e);
         }

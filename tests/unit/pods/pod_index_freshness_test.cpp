@@ -296,6 +296,7 @@ TEST_F(KubeletIndexTest, PodAddedToTheKubeletListIsFoundOnTheNextMissThroughOneR
                           pods_test::pod_json("default", "new", "10.0.0.2")});
     clock_.advance(100ms);
     std::vector<std::shared_ptr<std::optional<FindResult>>> waiters;
+    waiters.reserve(20);
     for (int i = 0; i < 20; ++i) {
         waiters.push_back(start(io_, index_.find_fresh(ip("10.0.0.2"))));
     }

@@ -42,7 +42,7 @@ template <class T>
 std::shared_ptr<std::optional<T>> start(asio::io_context& ioc, asio::awaitable<T> op,
                                         asio::cancellation_signal* cancel = nullptr) {
     auto out = std::make_shared<std::optional<T>>();
-    auto done = [out](std::exception_ptr e, T value) {
+    auto done = [out](const std::exception_ptr& e, T value) {
         if (e) {
             std::rethrow_exception(e);
         }
@@ -198,6 +198,7 @@ TEST_F(PodIndexTest, ConcurrentMissesShareOneReadAndAllFindTheNewPod) {
     source_.hold();
 
     std::vector<std::shared_ptr<std::optional<Result<PodInfoPtr>>>> waiters;
+    waiters.reserve(100);
     for (int i = 0; i < 100; ++i) {
         waiters.push_back(miss(ip("10.1.0.1")));
     }
@@ -396,7 +397,7 @@ TEST_F(PodIndexTest, RunReadsEveryPollIntervalUntilCancelled) {
     asio::cancellation_signal cancel;
     auto done = std::make_shared<bool>(false);
     asio::co_spawn(ioc_, index_.run(),
-                   asio::bind_cancellation_slot(cancel.slot(), [done](std::exception_ptr e) {
+                   asio::bind_cancellation_slot(cancel.slot(), [done](const std::exception_ptr& e) {
                        EXPECT_FALSE(e);
                        *done = true;
                    }));

@@ -213,6 +213,7 @@ TEST_F(TokenCacheTest, AtMostMaxConcurrencyAttemptsRunAtOnce) {
     make_cache({.max_concurrency = 5, .rate_per_second = 20.0});
     source_.hold();
     std::vector<PendingGet> pending;
+    pending.reserve(10);
     for (int i = 0; i < 10; ++i) {
         pending.push_back(start_get(make_request("resource-" + std::to_string(i))));
     }
@@ -234,6 +235,7 @@ TEST_F(TokenCacheTest, AtMostMaxConcurrencyAttemptsRunAtOnce) {
 TEST_F(TokenCacheTest, RateLimitAllowsABurstThenOneAttemptPerInterval) {
     make_cache({.max_concurrency = 100, .rate_per_second = 20.0});
     std::vector<PendingGet> pending;
+    pending.reserve(30);
     for (int i = 0; i < 30; ++i) {
         pending.push_back(start_get(make_request("resource-" + std::to_string(i))));
     }
