@@ -6,6 +6,9 @@
 #     upstream calls the IMDS emulator counted;
 #  3. RSS of nmid holding 250 pods, 1,000 bindings and 1,000 cached tokens, against nmid idle
 #     with the standalone example.
+#  4. with PROFILE=1: where a cached answer's CPU goes: instructions per request under
+#     callgrind (two wrk runs, difference over difference, so start-up cancels out), and the
+#     kernel's share of nmid's CPU time under `perf record -e cpu-clock` (when perf works).
 # Usage: bench/load.sh [DURATION_SECONDS=10] [ROUNDS=3]. Needs a build in build/
 # (scripts/build.sh). Section 1 alternates nmid and nginx for ROUNDS rounds and compares the
 # best round of each (other load on the machine only slows rounds down), printing every round.
@@ -49,11 +52,13 @@ start_emulator() {
     emulator_port=$(wait_port "$work/emulator.log" "listening on")
 }
 
-# start_nmid NAME PODS CRDS [extra flags...]: sets nmid_port, nmid_pid, probe_port.
+# start_nmid NAME PODS CRDS [extra flags...]: sets nmid_port, nmid_pid, probe_port. A command
+# in nmid_wrap (valgrind) runs nmid under it.
+nmid_wrap=()
 start_nmid() {
     local name=$1 pods=$2 crds=$3
     shift 3
-    "${server_pin[@]}" "$bin/nmid" --operation-mode=managed --nmi-port=0 --http-probe-port=0 --prometheus-port=0 \
+    "${server_pin[@]}" "${nmid_wrap[@]}" "$bin/nmid" --operation-mode=managed --nmi-port=0 --http-probe-port=0 --prometheus-port=0 \
         --metadata-ip=127.0.0.1 --metadata-port="$emulator_port" --manage-iptables=false \
         --io-threads=1 --pods-file="$pods" --crds-file="$crds" "$@" >"$work/$name.log" 2>&1 &
     nmid_pid=$!
@@ -219,3 +224,39 @@ big_rss=$(rss_kb "$nmid_pid")
 echo "nmid RSS idle (standalone example):                     $((idle_rss / 1024)).$(((idle_rss % 1024) * 10 / 1024)) MiB"
 echo "nmid RSS with 250 pods, 1,000 bindings, $entries cached tokens: $((big_rss / 1024)).$(((big_rss % 1024) * 10 / 1024)) MiB"
 python3 -c "print(f'ratio big/idle: {$big_rss/$idle_rss:.2f}')"
+
+[ "${PROFILE:-0}" = 1 ] || exit 0
+echo "== 4. profile of a cached answer (wrk -t1 -c50 against nmid, the pod at 127.0.0.1)"
+# callgrind_run SECONDS: prints "<instructions> <requests>" of one nmid under callgrind.
+callgrind_run() {
+    nmid_wrap=(valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.$1")
+    start_nmid "cg$1" "$work/pods.json" "$root/deploy/standalone/crds.yaml"
+    nmid_wrap=()
+    curl -fsS -H Metadata:true "http://127.0.0.1:$nmid_port$target" >/dev/null
+    wrk -t1 -c50 -d"$1s" -H "Metadata: true" "http://127.0.0.1:$nmid_port$target" >"$work/wrk.cg$1"
+    stop_pid "$nmid_pid"
+    echo "$(sed -nE 's/.*I *refs: *([0-9,]+).*/\1/p' "$work/cg$1.log" | tr -d ,)" \
+        "$(sed -nE 's/^ *([0-9]+) requests in.*/\1/p' "$work/wrk.cg$1")"
+}
+if command -v valgrind >/dev/null; then
+    read -r ir_a req_a < <(callgrind_run 3)
+    read -r ir_b req_b < <(callgrind_run 9)
+    python3 -c "print(f'instructions per cached answer (callgrind): {($ir_b-$ir_a)/($req_b-$req_a):.0f}  ({$req_a} and {$req_b} requests)')"
+else
+    echo "valgrind not installed: no instruction count"
+fi
+if perf stat -e cpu-clock true >/dev/null 2>&1; then
+    start_nmid perf "$work/pods.json" "$root/deploy/standalone/crds.yaml"
+    curl -fsS -H Metadata:true "http://127.0.0.1:$nmid_port$target" >/dev/null
+    "${wrk_pin[@]}" wrk -t1 -c50 -d8s -H "Metadata: true" "http://127.0.0.1:$nmid_port$target" >/dev/null &
+    wrk_pid=$!
+    sleep 1
+    perf record -q -e cpu-clock -F 2000 -p "$nmid_pid" -o "$work/perf.data" -- sleep 5 >/dev/null 2>&1
+    wait "$wrk_pid"
+    stop_pid "$nmid_pid"
+    kernel=$(perf report -i "$work/perf.data" --no-children --sort dso --stdio 2>/dev/null |
+        awk '/\[kernel\.kallsyms\]/ {print $1; exit}')
+    echo "share of nmid's CPU time in the kernel (perf record -e cpu-clock): ${kernel:-unknown}"
+else
+    echo "perf not usable here: no kernel share"
+fi

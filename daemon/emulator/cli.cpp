@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "format.hpp"
+#include "nmid/core/ascii.hpp"
 
 namespace nmid::emulator {
 namespace {
@@ -261,7 +262,7 @@ Result<CommandLine> parse_command_line(std::span<const std::string_view> args, s
             }
             auto& settings = result.settings;
             auto same = [&](const Identity& other) {
-                return detail::iequals(other.client_id, identity->client_id);
+                return iequals(other.client_id, identity->client_id);
             };
             if (std::any_of(settings.user_assigned.begin(), settings.user_assigned.end(), same) ||
                 (settings.system_assigned && same(*settings.system_assigned))) {

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "nmid/core/ascii.hpp"
 #include "nmid/core/hex.hpp"
 #include "nmid/core/json.hpp"
 
@@ -11,10 +12,6 @@ namespace nmid::emulator::detail {
 namespace {
 
 constexpr std::string_view kSubscriptionId = "e1e1e1e1-1111-4000-8000-000000000001";
-
-char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
 std::uint64_t splitmix64(std::uint64_t& state) {
     std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
@@ -91,18 +88,6 @@ TokenQuery parse_query(std::string_view query) {
     return result;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
 void append_json_string(std::string& out, std::string_view text) {
     out += '"';
     append_json_escaped(out, text);
@@ -140,7 +125,7 @@ std::string derive_object_id(std::string_view client_id) {
     // FNV-1a, then splitmix64: stable across runs and platforms, no crypto needed for a fake.
     std::uint64_t state = 0xcbf29ce484222325ULL;
     for (char c : client_id) {
-        state ^= static_cast<std::uint8_t>(lower(c));
+        state ^= static_cast<std::uint8_t>(ascii_lower(c));
         state *= 0x100000001b3ULL;
     }
     std::uint64_t hi = splitmix64(state);

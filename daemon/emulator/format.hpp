@@ -29,7 +29,6 @@ struct TokenQuery {
 [[nodiscard]] TokenQuery parse_query(std::string_view query);
 /// `%XX` and `+` decoding; malformed escapes are kept literally.
 [[nodiscard]] std::string url_decode(std::string_view text);
-[[nodiscard]] bool iequals(std::string_view a, std::string_view b);
 
 void append_json_string(std::string& out, std::string_view text);
 void append_base64url(std::string& out, std::string_view bytes);

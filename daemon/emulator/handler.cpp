@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "format.hpp"
+#include "nmid/core/ascii.hpp"
 #include "nmid/core/json.hpp"
 #include "nmid/emulator/emulator.hpp"
 
@@ -163,13 +164,13 @@ asio::awaitable<HttpResponse> EmulatorHandler::token(const HttpRequest& request,
         index = static_cast<std::size_t>(it - identities_.begin());
     };
     if (q.client_id) {
-        find([&](const Identity& i) { return detail::iequals(i.client_id, *q.client_id); });
+        find([&](const Identity& i) { return iequals(i.client_id, *q.client_id); });
     } else if (q.object_id) {
-        find([&](const Identity& i) { return detail::iequals(i.object_id, *q.object_id); });
+        find([&](const Identity& i) { return iequals(i.object_id, *q.object_id); });
     } else if (q.msi_res_id || q.mi_res_id) {
         const auto& wanted = q.msi_res_id ? *q.msi_res_id : *q.mi_res_id;
         find([&](const Identity& i) {
-            return !i.resource_id.empty() && detail::iequals(i.resource_id, wanted);
+            return !i.resource_id.empty() && iequals(i.resource_id, wanted);
         });
     } else if (settings_.system_assigned) {
         index = identities_.size() - 1;

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "nmid/core/ascii.hpp"
 #include "nmid/crd/crd_store.hpp"
 #include "nmid/handlers/errors.hpp"
 #include "nmid/handlers/imds_json.hpp"
@@ -83,12 +84,6 @@ std::string pod_lookup_failure_text(Errc code, const asio::ip::address& peer) {
 }
 
 constexpr std::string_view kJson = "application/json; charset=utf-8";
-
-bool iequals(std::string_view a, std::string_view b) {
-    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                              [&](char x, char y) { return lower(x) == lower(y); });
-}
 
 // Hop-by-hop fields (RFC 9110 7.6.1) and fields nmid must not forward to IMDS.
 bool is_dropped_header(std::string_view name) {

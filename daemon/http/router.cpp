@@ -9,6 +9,10 @@
 #include <string>
 #include <string_view>
 
+#include "nmid/core/ascii.hpp"
+#include "nmid/core/hex.hpp"
+#include "swar.hpp"
+
 namespace nmid::http {
 namespace {
 
@@ -21,23 +25,6 @@ constexpr std::string_view kOauth2 = "oauth2";
 constexpr std::string_view kToken = "token";
 constexpr std::string_view kInstanceTail = "/instance";
 constexpr std::string_view kHostToken = "/host/token";
-
-constexpr char ascii_lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-constexpr int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 /// Scratch space for a decoded or cleaned path: on the stack for usual sizes.
 class Scratch {
@@ -171,22 +158,6 @@ std::string_view path_and_query_of(std::string_view target) noexcept {
     return rest == std::string_view::npos ? std::string_view{} : target.substr(rest);
 }
 
-// Word-at-a-time helpers (eight bytes per step) for the scans of every request.
-constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-constexpr std::uint64_t kLows = 0x7F7F7F7F7F7F7F7FULL;
-
-std::uint64_t load8(const char* p) noexcept {
-    std::uint64_t w = 0;
-    std::memcpy(&w, p, sizeof w);
-    return w;
-}
-
-/// 0x80 in exactly the bytes of `w` that equal `c`, 0 elsewhere.
-constexpr std::uint64_t bytes_equal(std::uint64_t w, char c) noexcept {
-    const std::uint64_t x = w ^ (kOnes * static_cast<unsigned char>(c));
-    return ~(((x & kLows) + kLows) | x | kLows);
-}
-
 /// A rooted path with no escapes, no empty segment and no dot segment: its own decoded and
 /// cleaned form.
 bool is_canonical(std::string_view path) noexcept {
@@ -196,11 +167,11 @@ bool is_canonical(std::string_view path) noexcept {
     // Whole words without '%' or '.' need only the "//" test; the rest byte by byte.
     std::size_t i = 0;
     for (; i + 8 <= path.size(); i += 8) {
-        const std::uint64_t w = load8(path.data() + i);
-        if ((bytes_equal(w, '%') | bytes_equal(w, '.')) != 0) {
+        const std::uint64_t w = swar::load8(path.data() + i);
+        if ((swar::bytes_equal(w, '%') | swar::bytes_equal(w, '.')) != 0) {
             break;
         }
-        const std::uint64_t slashes = bytes_equal(w, '/');
+        const std::uint64_t slashes = swar::bytes_equal(w, '/');
         // Adjacent bytes both '/', within the word (either byte order) or across words.
         if ((slashes & (slashes >> 8U)) != 0 || (i > 0 && path[i - 1] == '/' && path[i] == '/')) {
             return false;
@@ -289,18 +260,12 @@ namespace {
 /// True when `s` has no escape and no '+' (decoding would change nothing). Eight bytes at a
 /// time (string_view::find_first_of calls memchr once per byte).
 bool is_plain(std::string_view s) noexcept {
-    const auto plain = [](std::uint64_t w) {
-        return (bytes_equal(w, '%') | bytes_equal(w, '+')) == 0;
-    };
-    if (s.size() < 8) {
-        return std::none_of(s.begin(), s.end(), [](char c) { return c == '%' || c == '+'; });
-    }
-    for (std::size_t i = 0; i + 8 <= s.size(); i += 8) {
-        if (!plain(load8(s.data() + i))) {
-            return false;
-        }
-    }
-    return plain(load8(s.data() + s.size() - 8));  // the (overlapping) last word
+    return !swar::any_word(
+        s,
+        [](std::uint64_t w) {
+            return (swar::bytes_equal(w, '%') | swar::bytes_equal(w, '+')) != 0;
+        },
+        [](char c) { return c == '%' || c == '+'; });
 }
 
 /// Go's `QueryUnescape` into `out`; false on an invalid escape.

@@ -35,6 +35,9 @@
 #include <utility>
 #include <vector>
 
+#include "nmid/core/ascii.hpp"
+#include "swar.hpp"
+
 namespace nmid::http {
 namespace {
 
@@ -65,16 +68,6 @@ constexpr std::string_view kRefusedResponse =
     "Connection: close\r\n\r\n";
 constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kJson = "application/json";
-
-constexpr char ascii_lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
-}
 
 /// The request being read, as the parser reported it, in storage the connection reuses: no
 /// allocation per request once warm (Beast's message type allocates one node per field).
@@ -210,14 +203,11 @@ constexpr bool is_vchar(char c) noexcept {
 /// Skips bytes in [`lowest`, 0x7E] eight at a time; stops at (or a little before) the first
 /// other byte, which the caller's byte loop then looks at.
 const char* skip_ascii_from(const char* p, const char* end, std::uint8_t lowest) noexcept {
-    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-    constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
     while (end - p >= 8) {
-        std::uint64_t w = 0;
-        std::memcpy(&w, p, sizeof w);
-        const std::uint64_t del = w ^ (kOnes * 0x7F);
-        // A byte below `lowest`, a DEL, or a byte >= 0x80 (the "has less than" trick).
-        if ((((w - kOnes * lowest) & ~w) | ((del - kOnes) & ~del) | w) & kHighs) {
+        const std::uint64_t w = swar::load8(p);
+        // A byte below `lowest`, a DEL, or a byte >= 0x80.
+        if (((swar::maybe_below(w, lowest) | swar::bytes_equal(w, '\x7F') | w) & swar::kHighs) !=
+            0) {
             break;
         }
         p += 8;
@@ -270,14 +260,22 @@ std::size_t parse_simple_head(std::string_view in, std::size_t header_limit, Req
                                  static_cast<std::uint32_t>(s.size())};
     };
 
-    const char* const method = p;
-    while (p < end && is_tchar(*p)) {
-        ++p;
-    }
-    if (p == method || p == end || *p != ' ') {
+    // A non-empty run of tchar ending at `delimiter`, which is consumed; empty if none.
+    const auto token_until = [&p, end, &span_to](char delimiter) {
+        const char* const first = p;
+        while (p < end && is_tchar(*p)) {
+            ++p;
+        }
+        if (p == first || p == end || *p != delimiter) {
+            return std::string_view{};
+        }
+        return span_to(first, p++);
+    };
+
+    const std::string_view method_text = token_until(' ');
+    if (method_text.empty()) {
         return 0;
     }
-    const std::string_view method_text = span_to(method, p++);
     const char* const target = p;
     p = skip_ascii_from(p, end, 0x21);
     while (p < end && is_vchar(*p)) {
@@ -313,14 +311,10 @@ std::size_t parse_simple_head(std::string_view in, std::size_t header_limit, Req
             p += 2;
             break;
         }
-        const char* const name = p;
-        while (p < end && is_tchar(*p)) {
-            ++p;
-        }
-        if (p == name || p == end || *p != ':') {
+        const std::string_view name_text = token_until(':');
+        if (name_text.empty()) {
             return 0;
         }
-        const std::string_view name_text = span_to(name, p++);
         while (p < end && (*p == ' ' || *p == '\t')) {
             ++p;
         }
@@ -448,29 +442,15 @@ asio::awaitable<void> watchdog(Conn& c) {
     }
 }
 
-/// True when `s` holds CR, LF or NUL. Eight bytes at a time: a word without any byte below
-/// 0x0E is skipped with a few instructions, the rest are checked byte by byte.
+/// True when `s` holds CR, LF or NUL (eight bytes at a time).
 bool has_ctl(std::string_view s) noexcept {
-    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-    constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
-    const auto is_ctl = [](char ch) { return ch == '\r' || ch == '\n' || ch == '\0'; };
-    const auto word_has_ctl = [&](std::size_t at) {
-        std::uint64_t word = 0;
-        std::memcpy(&word, s.data() + at, sizeof word);
-        // Nonzero when some byte is below 0x0E (the classic "has less than" trick); then look.
-        return ((word - kOnes * 0x0E) & ~word & kHighs) != 0 &&
-               std::any_of(s.begin() + static_cast<std::ptrdiff_t>(at),
-                           s.begin() + static_cast<std::ptrdiff_t>(at + 8), is_ctl);
-    };
-    if (s.size() < 8) {
-        return std::any_of(s.begin(), s.end(), is_ctl);
-    }
-    for (std::size_t i = 0; i + 8 <= s.size(); i += 8) {
-        if (word_has_ctl(i)) {
-            return true;
-        }
-    }
-    return word_has_ctl(s.size() - 8);  // the (overlapping) last word
+    return swar::any_word(
+        s,
+        [](std::uint64_t w) {
+            return (swar::bytes_equal(w, '\r') | swar::bytes_equal(w, '\n') |
+                    swar::bytes_equal(w, '\0')) != 0;
+        },
+        [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
 }
 
 /// Fields the server owns; a handler's copy would contradict the framing.

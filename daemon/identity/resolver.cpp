@@ -5,6 +5,8 @@
 #include <string_view>
 #include <tuple>
 
+#include "nmid/core/ascii.hpp"
+
 namespace nmid::identity {
 namespace {
 
@@ -15,17 +17,9 @@ constexpr std::string_view kMicReplicaSetPrefix = "mic-";
 constexpr std::string_view kStateCreated = "Created";
 constexpr std::string_view kStateAssigned = "Assigned";
 
-constexpr char ascii_lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-// ASCII folding is enough: Kubernetes namespaces and label values and ARM resource IDs are
-// ASCII. NMI's strings.EqualFold folds Unicode too, which makes no difference for them.
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
-}
+// Comparisons use ASCII folding (iequals): Kubernetes namespaces and label values and ARM
+// resource IDs are ASCII. NMI's strings.EqualFold folds Unicode too, which makes no
+// difference for them.
 
 bool key_less(const ObjectMeta& a, const ObjectMeta& b) {
     return std::tie(a.namespace_name, a.name) < std::tie(b.namespace_name, b.name);

@@ -13,13 +13,14 @@ namespace nmid::logging::detail {
 BufferedSink::BufferedSink(Writer writer, std::chrono::milliseconds flush_interval)
     : writer_{std::move(writer)},
       interval_{flush_interval},
+      threshold_{flush_interval > std::chrono::milliseconds::zero() ? kHandOffThreshold
+                                                                    : kFlushThreshold},
       formatter_{std::make_unique<TextFormatter>()} {
-    buffer_.reserve(2 * kFlushThreshold);
+    buffer_.reserve(2 * threshold_);
     if (interval_ <= std::chrono::milliseconds::zero()) {
         return;
     }
-    buffer_.reserve(2 * kHandOffThreshold);
-    writing_buffer_.reserve(2 * kHandOffThreshold);
+    writing_buffer_.reserve(2 * threshold_);
     // Signals stay with the threads that handle them (asio's signal_set in the daemon).
     sigset_t all{};
     sigset_t previous{};
@@ -49,7 +50,7 @@ void BufferedSink::log(const spdlog::details::log_msg& msg) {
     buffer_.append(formatted_.data(), formatted_.data() + formatted_.size());
     if (msg.level >= spdlog::level::warn) {
         write_now(lock);
-    } else if (buffer_.size() >= kFlushThreshold) {
+    } else if (buffer_.size() >= threshold_) {
         on_threshold(lock);
     }
 }
@@ -73,7 +74,7 @@ void BufferedSink::on_threshold(std::unique_lock<std::mutex>& lock) {
         write_now(lock);
         return;
     }
-    if (!handed_off_ && buffer_.size() >= kHandOffThreshold) {
+    if (!handed_off_) {
         handed_off_ = true;
         wake_.notify_one();
     }

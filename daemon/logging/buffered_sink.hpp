@@ -57,7 +57,7 @@ public:
     void append_line(Fill&& fill) {
         std::unique_lock lock{mutex_};
         fill(buffer_, timestamp_);
-        if (buffer_.size() >= kFlushThreshold) {
+        if (buffer_.size() >= threshold_) {
             on_threshold(lock);
         }
     }
@@ -73,7 +73,8 @@ private:
 
     Writer writer_;
     std::chrono::milliseconds interval_;
-    std::mutex mutex_;  // guards everything below
+    std::size_t threshold_;  // kHandOffThreshold with a flusher, else kFlushThreshold
+    std::mutex mutex_;       // guards everything below
     std::unique_ptr<spdlog::formatter> formatter_;
     spdlog::memory_buf_t formatted_;  // one spdlog record, before it joins buffer_
     Timestamp timestamp_;             // append_line's

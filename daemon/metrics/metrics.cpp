@@ -319,47 +319,35 @@ void Metrics::record_request(std::string_view route, int status, std::string_vie
                              std::string_view pod_namespace, std::string_view resource,
                              std::chrono::nanoseconds latency) {
     RequestSeriesMemo& memo = request_series_memo();
-    const double took = seconds(latency);
-    if (memo.matches(impl_->id, route, status, cache_outcome, pod_namespace, resource)) {
-        memo.counter->Increment();
-        memo.duration->Observe(took);
-        if (memo.nmi != nullptr) {
-            memo.nmi->Observe(took);
-        }
-        return;
-    }
-    Counter* counter = nullptr;
-    Histogram* duration = nullptr;
-    Histogram* nmi = nullptr;
-    {
+    if (!memo.matches(impl_->id, route, status, cache_outcome, pod_namespace, resource)) {
+        memo.owner = 0;  // matches nothing until filled in whole
         std::lock_guard lock{impl_->mutex};
         const std::uint32_t route_index = impl_->routes.intern(route);
         const std::uint32_t status_index = status_key(status);
         const std::uint32_t cache_index =
             impl_->cache_outcomes.intern(cache_outcome.empty() ? "none" : cache_outcome);
-        counter = &impl_->request_counter(route_index, status_index, cache_index);
-        duration = &impl_->route_duration(route_index);
+        memo.counter = &impl_->request_counter(route_index, status_index, cache_index);
+        memo.duration = &impl_->route_duration(route_index);
+        memo.nmi = nullptr;
         const bool host = route_index == impl_->host_token_route;
         if (host || route_index == impl_->token_route) {
-            nmi =
+            memo.nmi =
                 &impl_->nmi_series_for(host, status_index, impl_->namespaces.intern(pod_namespace),
                                        impl_->resources.intern(resource));
         }
+        memo.owner = impl_->id;
+        memo.status = status;
+        memo.route.assign(route);
+        memo.cache.assign(cache_outcome);
+        memo.pod_namespace.assign(pod_namespace);
+        memo.resource.assign(resource);
     }
-    counter->Increment();
-    duration->Observe(took);
-    if (nmi != nullptr) {
-        nmi->Observe(took);
+    const double took = seconds(latency);
+    memo.counter->Increment();
+    memo.duration->Observe(took);
+    if (memo.nmi != nullptr) {
+        memo.nmi->Observe(took);
     }
-    memo.owner = impl_->id;
-    memo.status = status;
-    memo.route.assign(route);
-    memo.cache.assign(cache_outcome);
-    memo.pod_namespace.assign(pod_namespace);
-    memo.resource.assign(resource);
-    memo.counter = counter;
-    memo.duration = duration;
-    memo.nmi = nmi;
 }
 
 void Metrics::record_upstream(std::string_view source, std::string_view nmi_operation_type,

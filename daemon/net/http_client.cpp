@@ -26,7 +26,7 @@
 #include <stdexcept>
 #include <type_traits>
 
-#include "ascii.hpp"
+#include "nmid/core/ascii.hpp"
 #include "tls_context.hpp"
 
 namespace nmid::net {
@@ -92,8 +92,7 @@ bool is_token(std::string_view s) {
         return false;
     }
     return std::all_of(s.begin(), s.end(), [](char c) {
-        return detail::is_alnum(c) ||
-               std::string_view{"!#$%&'*+-.^_`|~"}.find(c) != std::string_view::npos;
+        return is_alnum(c) || std::string_view{"!#$%&'*+-.^_`|~"}.find(c) != std::string_view::npos;
     });
 }
 
@@ -267,7 +266,7 @@ bool is_ip_literal(std::string_view name) {
 
 std::string_view ClientResponse::header(std::string_view name) const {
     for (const auto& [field, value] : headers) {
-        if (detail::iequals(field, name)) {
+        if (iequals(field, name)) {
             return value;
         }
     }
@@ -501,7 +500,7 @@ Result<http::request<http::string_body>> HttpClient::Impl::build(const ClientReq
     msg.version(11);
     bool has_host = false;
     for (const auto& [field, value] : req.headers) {
-        has_host = has_host || detail::iequals(field, "host");
+        has_host = has_host || iequals(field, "host");
         msg.insert(field, value);
     }
     if (!has_host) {

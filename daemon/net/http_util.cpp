@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "ascii.hpp"
+#include "nmid/core/ascii.hpp"
 #include "nmid/net/http_client.hpp"
 
 namespace nmid::net {
@@ -29,7 +29,7 @@ std::string_view trim(std::string_view s) {
 std::optional<int> fixed_digits(std::string_view s) {
     int value = 0;
     for (const char c : s) {
-        if (!detail::is_digit(c)) {
+        if (!is_digit(c)) {
             return std::nullopt;
         }
         value = value * 10 + (c - '0');
@@ -77,7 +77,7 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, Wa
     if (value.empty()) {
         return std::nullopt;
     }
-    if (detail::is_digit(value.front())) {
+    if (is_digit(value.front())) {
         std::int64_t seconds = 0;
         const auto* end = value.data() + value.size();
         const auto [ptr, ec] = std::from_chars(value.data(), end, seconds);

@@ -2,19 +2,18 @@
 
 #include <algorithm>
 
-#include "ascii.hpp"
+#include "nmid/core/ascii.hpp"
 
 namespace nmid::net {
 
 namespace {
 
 bool is_host_char(char c) {
-    return detail::is_alnum(c) || c == '-' || c == '.' || c == '_';
+    return is_alnum(c) || c == '-' || c == '.' || c == '_';
 }
 
 bool is_ipv6_char(char c) {
-    return detail::is_digit(c) || (detail::to_lower(c) >= 'a' && detail::to_lower(c) <= 'f') ||
-           c == ':' || c == '.';
+    return is_digit(c) || (ascii_lower(c) >= 'a' && ascii_lower(c) <= 'f') || c == ':' || c == '.';
 }
 
 bool parse_port(std::string_view s, std::uint16_t& port) {
@@ -23,7 +22,7 @@ bool parse_port(std::string_view s, std::uint16_t& port) {
     }
     unsigned value = 0;
     for (const char c : s) {
-        if (!detail::is_digit(c)) {
+        if (!is_digit(c)) {
             return false;
         }
         value = value * 10 + static_cast<unsigned>(c - '0');
@@ -47,10 +46,10 @@ Result<HttpUrl> parse_http_url(std::string_view url) {
     }
     HttpUrl out;
     const std::string_view scheme = url.substr(0, sep);
-    if (detail::iequals(scheme, "https")) {
+    if (iequals(scheme, "https")) {
         out.https = true;
         out.port = 443;
-    } else if (detail::iequals(scheme, "http")) {
+    } else if (iequals(scheme, "http")) {
         out.https = false;
         out.port = 80;
     } else {

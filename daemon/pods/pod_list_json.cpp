@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "nmid/core/ascii.hpp"
+
 namespace nmid {
 namespace {
 
@@ -555,15 +557,6 @@ private:
             NMID_PODS_TRY(add_ip(ip, path + ".ip", pod));
         }
         return {};
-    }
-
-    static bool iequals(std::string_view a, std::string_view b) {
-        const auto lower = [](char c) {
-            return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-        };
-        return a.size() == b.size() &&
-               std::equal(a.begin(), a.end(), b.begin(),
-                          [&](char x, char y) { return lower(x) == lower(y); });
     }
 
     std::string* detail_;

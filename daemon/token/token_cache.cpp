@@ -51,6 +51,31 @@ bool is_retryable(const FetchError& error) {
     }
 }
 
+std::size_t combine(std::size_t h, std::size_t v) noexcept {
+    return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+}
+
+/// The entries' hash and equality: a TokenRequest, or a TokenKey viewing the same fields, so
+/// hits look up without building a TokenRequest (heterogeneous lookup).
+struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(const TokenRequest& r) const noexcept {
+        return combine(identity_hash(r.identity), std::hash<std::string_view>{}(r.resource));
+    }
+    std::size_t operator()(const TokenKey& k) const noexcept {
+        return combine(k.identity.hash, std::hash<std::string_view>{}(k.resource));
+    }
+};
+
+struct KeyEqual {
+    using is_transparent = void;
+    bool operator()(const TokenRequest& a, const TokenRequest& b) const { return a == b; }
+    bool operator()(const TokenKey& k, const TokenRequest& r) const {
+        return k.resource == r.resource && k.identity.identity == r.identity;
+    }
+    bool operator()(const TokenRequest& r, const TokenKey& k) const { return (*this)(k, r); }
+};
+
 /// splitmix64 finaliser: spreads a std::hash value over all 64 bits.
 std::uint64_t mix64(std::uint64_t x) {
     x += 0x9e3779b97f4a7c15ULL;
@@ -62,7 +87,7 @@ std::uint64_t mix64(std::uint64_t x) {
 /// A per-key number in [0, 1): the same key always refreshes at the same point of its
 /// margin, and different keys spread out instead of refreshing together.
 double key_jitter(const TokenRequest& request) {
-    const auto bits = mix64(static_cast<std::uint64_t>(TokenRequestHash{}(request))) >> 11;
+    const auto bits = mix64(static_cast<std::uint64_t>(KeyHash{}(request))) >> 11;
     return static_cast<double>(bits) * 0x1.0p-53;
 }
 
@@ -95,31 +120,6 @@ FetchError make_error(Errc code, std::string body = {}) {
 CacheResult failure(CacheOutcome outcome, FetchError error) {
     return CacheResult{.token = nullptr, .outcome = outcome, .error = std::move(error)};
 }
-
-std::size_t combine(std::size_t h, std::size_t v) noexcept {
-    return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
-}
-
-/// The entries' hash and equality: a TokenRequest, or a TokenKey viewing the same fields, so
-/// hits look up without building a TokenRequest (heterogeneous lookup).
-struct KeyHash {
-    using is_transparent = void;
-    std::size_t operator()(const TokenRequest& r) const noexcept {
-        return combine(identity_hash(r.identity), std::hash<std::string_view>{}(r.resource));
-    }
-    std::size_t operator()(const TokenKey& k) const noexcept {
-        return combine(k.identity.hash, std::hash<std::string_view>{}(k.resource));
-    }
-};
-
-struct KeyEqual {
-    using is_transparent = void;
-    bool operator()(const TokenRequest& a, const TokenRequest& b) const { return a == b; }
-    bool operator()(const TokenKey& k, const TokenRequest& r) const {
-        return k.resource == r.resource && k.identity.identity == r.identity;
-    }
-    bool operator()(const TokenRequest& r, const TokenKey& k) const { return (*this)(k, r); }
-};
 
 }  // namespace
 

@@ -5,7 +5,6 @@ excepted kube-system pod)."""
 import json
 import os
 import signal
-import time
 
 import nslib
 from nslib import METADATA_IP, NODE_IP, wait_until
@@ -197,7 +196,3 @@ class Node:
     def token(self, ns, client_id=None, timeout=3.0, connect_timeout=None):
         return self.topo.http(ns, nslib.token_url(RESOURCE, client_id), {"Metadata": "true"},
                               timeout=timeout, connect_timeout=connect_timeout)
-
-
-def fmt_duration(t0):
-    return f"{time.monotonic() - t0:.1f}s"

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -137,6 +138,30 @@ std::optional<int> port_after(const std::string& line, const std::string& marker
     } catch (...) {
         return std::nullopt;
     }
+}
+
+namespace {
+
+int number_after(const std::string& line, const std::string& marker) {
+    const auto at = line.find(marker);
+    return at == std::string::npos ? -1 : std::atoi(line.c_str() + at + marker.size());
+}
+
+}  // namespace
+
+NmidPorts nmid_ports(const std::string& listening_line) {
+    return NmidPorts{.token = port_after(listening_line, "listening on").value_or(-1),
+                     .probe = number_after(listening_line, "probe port "),
+                     .metrics = number_after(listening_line, "metrics port ")};
+}
+
+std::vector<std::string> local_nmid_args(int emulator_port) {
+    return {
+        "--operation-mode=managed", "--nmi-port=0",
+        "--http-probe-port=0",      "--prometheus-port=0",
+        "--metadata-ip=127.0.0.1",  "--metadata-port=" + std::to_string(emulator_port),
+        "--manage-iptables=false",
+    };
 }
 
 }  // namespace nmid::test

@@ -44,4 +44,17 @@ private:
 /// the first "host:port" token following `marker`).
 std::optional<int> port_after(const std::string& line, const std::string& marker);
 
+/// The ports nmid's "listening on HOST:PORT (probe port P, metrics port M), ..." line names;
+/// -1 for any it does not.
+struct NmidPorts {
+    int token = -1;
+    int probe = -1;
+    int metrics = -1;
+};
+[[nodiscard]] NmidPorts nmid_ports(const std::string& listening_line);
+
+/// The flags every test nmid talking to a local IMDS emulator starts with: managed mode,
+/// OS-chosen ports, the emulator on 127.0.0.1:`emulator_port` as IMDS, no iptables.
+[[nodiscard]] std::vector<std::string> local_nmid_args(int emulator_port);
+
 }  // namespace nmid::test

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 
@@ -43,23 +42,6 @@ struct TokenRequest {
     std::string resource;
 
     friend bool operator==(const TokenRequest&, const TokenRequest&) = default;
-};
-
-/// Hash of everything that distinguishes two TokenRequests (cache key).
-struct TokenRequestHash {
-    std::size_t operator()(const TokenRequest& r) const noexcept {
-        std::size_t h = std::hash<std::string>{}(r.resource);
-        auto mix = [&h](const std::string& s) {
-            h ^= std::hash<std::string>{}(s) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-        };
-        mix(r.identity.client_id);
-        mix(r.identity.tenant_id);
-        mix(r.identity.ad_endpoint);
-        mix(r.identity.secret.namespace_name);
-        mix(r.identity.secret.name);
-        h ^= static_cast<std::size_t>(r.identity.type);
-        return h;
-    }
 };
 
 }  // namespace nmid

@@ -44,8 +44,8 @@ struct PreparedIdentity {
     std::size_t hash = 0;  ///< identity_hash(identity)
 };
 
-/// Hash of everything in a TokenIdentity that distinguishes cache keys (the same fields
-/// TokenRequestHash covers; resource_id is informational and left out).
+/// Hash of everything in a TokenIdentity that distinguishes cache keys (resource_id is
+/// informational and left out).
 [[nodiscard]] std::size_t identity_hash(const TokenIdentity& identity) noexcept;
 [[nodiscard]] PreparedIdentity prepare_identity(TokenIdentity identity);
 

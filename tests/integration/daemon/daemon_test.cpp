@@ -31,11 +31,6 @@ const std::string kResourceId =
 const std::string kTokenPath = "/metadata/identity/oauth2/token";
 const std::string kVault = "api-version=2018-02-01&resource=https://vault.azure.net";
 
-int number_after(const std::string& line, const std::string& marker) {
-    const auto at = line.find(marker);
-    return at == std::string::npos ? -1 : std::atoi(line.c_str() + at + marker.size());
-}
-
 std::string read_file(const fs::path& p) {
     std::ifstream in(p);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -79,26 +74,21 @@ protected:
     }
 
     void start_nmid(std::vector<std::string> extra = {}, bool wait_ready = true) {
-        std::vector<std::string> args{
-            "--operation-mode=managed",
-            "--nmi-port=0",
-            "--http-probe-port=0",
-            "--prometheus-port=0",
-            "--metadata-ip=127.0.0.1",
-            "--metadata-port=" + std::to_string(emulator_port_),
-            "--manage-iptables=false",
-            "--pod-poll-interval=20ms",
-            "--crd-poll-interval=20ms",
-            "--pods-file=" + (dir_ / "pods.json").string(),
-            "--crds-file=" + (dir_ / "crds.yaml").string(),
-        };
+        std::vector<std::string> args = test::local_nmid_args(emulator_port_);
+        args.insert(args.end(), {
+                                    "--pod-poll-interval=20ms",
+                                    "--crd-poll-interval=20ms",
+                                    "--pods-file=" + (dir_ / "pods.json").string(),
+                                    "--crds-file=" + (dir_ / "crds.yaml").string(),
+                                });
         args.insert(args.end(), extra.begin(), extra.end());
         nmid_ = std::make_unique<test::ChildProcess>(bin("nmid"), args);
         auto line = nmid_->wait_for_line("listening on", kStartTimeout);
         ASSERT_TRUE(line) << nmid_->output();
-        port_ = test::port_after(*line, "listening on").value_or(-1);
-        probe_port_ = number_after(*line, "probe port ");
-        metrics_port_ = number_after(*line, "metrics port ");
+        const test::NmidPorts ports = test::nmid_ports(*line);
+        port_ = ports.token;
+        probe_port_ = ports.probe;
+        metrics_port_ = ports.metrics;
         ASSERT_GT(port_, 0);
         ASSERT_GT(probe_port_, 0);
         if (wait_ready) {

@@ -33,11 +33,11 @@
 #include <utility>
 #include <vector>
 
+#include "support/base64.hpp"
 #include "support/fake_aad.hpp"
 #include "support/fake_api_server.hpp"
 #include "support/fake_kubelet.hpp"
 #include "support/http_get.hpp"
-#include "support/base64.hpp"
 #include "support/process.hpp"
 #include "support/test_ca.hpp"
 
@@ -280,8 +280,7 @@ inline std::string token_appid(const SimpleResponse& r) {
         return {};
     }
     const auto claims = nlohmann::json::parse(
-        base64url_decode(jwt.substr(first + 1, second - first - 1)).value_or(""), nullptr,
-        false);
+        base64url_decode(jwt.substr(first + 1, second - first - 1)).value_or(""), nullptr, false);
     return claims.is_object() && claims.contains("appid") && claims["appid"].is_string()
                ? claims["appid"].get<std::string>()
                : std::string{};
@@ -382,21 +381,16 @@ public:
 
     /// The arguments start_nmid() always passes (managed mode, OS-chosen ports, the fakes).
     [[nodiscard]] std::vector<std::string> base_args() const {
-        return {
-            "--operation-mode=managed",
-            "--nmi-port=0",
-            "--http-probe-port=0",
-            "--prometheus-port=0",
-            "--metadata-ip=127.0.0.1",
-            "--metadata-port=" + std::to_string(emulator_port_),
-            "--manage-iptables=false",
-            "--kubeconfig=" + kubeconfig(),
-            "--kubelet-url=" + kubelet_url_,
-            "--kubelet-ca-file=" + ca_file(),
-            // Hermetic: never read this machine's /etc/default/kubelet.
-            "--kubelet-config=" + (dir() / "no-kubelet-defaults").string(),
-            "--node=node-1",
-        };
+        std::vector<std::string> args = local_nmid_args(emulator_port_);
+        args.insert(args.end(), {
+                                    "--kubeconfig=" + kubeconfig(),
+                                    "--kubelet-url=" + kubelet_url_,
+                                    "--kubelet-ca-file=" + ca_file(),
+                                    // Hermetic: never read this machine's /etc/default/kubelet.
+                                    "--kubelet-config=" + (dir() / "no-kubelet-defaults").string(),
+                                    "--node=node-1",
+                                });
+        return args;
     }
 
     /// Starts nmid with base_args() then `extra` (later flags win) and waits for its
@@ -409,9 +403,10 @@ public:
         if (!line) {
             throw std::runtime_error("nmid did not start: " + nmid_->output());
         }
-        port_ = port_after(*line, "listening on").value_or(-1);
-        probe_port_ = number_after(*line, "probe port ");
-        metrics_port_ = number_after(*line, "metrics port ");
+        const NmidPorts ports = nmid_ports(*line);
+        port_ = ports.token;
+        probe_port_ = ports.probe;
+        metrics_port_ = ports.metrics;
     }
 
     /// Both sources loaded (the daemon logs each) and /readyz agrees.
@@ -450,11 +445,6 @@ public:
     }
 
 private:
-    static int number_after(const std::string& line, const std::string& marker) {
-        const auto at = line.find(marker);
-        return at == std::string::npos ? -1 : std::atoi(line.c_str() + at + marker.size());
-    }
-
     void write_kubeconfig() {
         const std::uint16_t api_port = on_fakes([&] { return api_->port(); });
         kubelet_url_ = on_fakes([&] { return kubelet_->url(); });
