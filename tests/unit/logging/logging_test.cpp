@@ -551,6 +551,59 @@ TEST_F(LoggingTest, AuditEscapingIsRightAtEveryPositionOfLongValues) {
     }
 }
 
+TEST_F(LoggingTest, RepeatedAuditRecordsReuseNothingStaleWhenOneFieldChanges) {
+    // Each thread remembers the formatted tail of its last line: a record that differs in any
+    // one field (or only in where one field ends and the next begins), the same record in the
+    // other format, and the same record again must each get their own right line.
+    std::vector<AuditRecord> records;
+    const auto base = token_record();
+    records.push_back(base);
+    records.push_back(base);  // identical: the remembered tail
+    auto r = base;
+    r.status = 503;  // head only
+    r.took = 7ns;
+    records.push_back(r);
+    const std::vector<std::string_view AuditRecord::*> fields = {
+        &AuditRecord::method,   &AuditRecord::path,          &AuditRecord::remote,
+        &AuditRecord::route,    &AuditRecord::pod_namespace, &AuditRecord::pod_name,
+        &AuditRecord::identity, &AuditRecord::cache,         &AuditRecord::error};
+    for (const auto field : fields) {
+        r = base;
+        r.*field = "changed value";
+        records.push_back(r);
+        records.push_back(base);
+    }
+    r = base;
+    r.pod_namespace = "defaultapp";  // the same bytes as "default" + "app-7d9"'s start...
+    r.pod_name = "-7d9";             // ...split at another place
+    records.push_back(r);
+    r = base;
+    r.path = "/metadata/identity/oauth2/token?client_id=secret";  // the same path once cut
+    records.push_back(r);
+    r = base;
+    const std::string long_path(3000, 'p');
+    r.path = long_path;  // too long to keep: formatted every time
+    records.push_back(r);
+    records.push_back(r);
+    records.push_back(base);
+
+    for (const auto format : {LogFormat::text, LogFormat::json, LogFormat::text}) {
+        use(format);
+        for (const auto& record : records) {
+            audit(record);
+        }
+        const auto lines = lines_of(flushed());
+        ASSERT_EQ(lines.size(), records.size());
+        for (std::size_t i = 0; i < records.size(); ++i) {
+            if (format == LogFormat::text) {
+                EXPECT_EQ(lines[i].substr(25), oracle_text(records[i])) << i;
+            } else {
+                EXPECT_EQ(lines[i].substr(31), oracle_json(records[i])) << i;
+            }
+        }
+    }
+}
+
 TEST_F(LoggingTest, AuditThroughAnotherDefaultLoggerKeepsThePayload) {
     use(LogFormat::text);
     // A logger installed after setup() (not ours): audit() falls back to an ordinary record.
