@@ -848,7 +848,12 @@ asio::awaitable<void> serve(State& st, Conn& c) {
         HttpResponse resp;
         bool failed = false;
         try {
-            resp = co_await st.handler.handle(req);
+            std::optional<HttpResponse> now = st.handler.handle_now(req);
+            if (now) {
+                resp = std::move(*now);
+            } else {
+                resp = co_await st.handler.handle(req);
+            }
         } catch (const std::exception& e) {
             spdlog::error("http: handler threw for {} {}: {}", req.method, req.target, e.what());
             failed = true;

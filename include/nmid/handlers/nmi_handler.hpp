@@ -46,6 +46,9 @@ public:
     NmiHandler(NmiDependencies deps, HandlerSettings handler_settings,
                IdentitySettings identity_settings, UpstreamSettings upstream_settings);
     boost::asio::awaitable<http::HttpResponse> handle(const http::HttpRequest& request) override;
+    /// The token route's answer when nothing needs waiting for: a fresh pod, a remembered
+    /// decision and a cached token (or a refusal decided from them).
+    std::optional<http::HttpResponse> handle_now(const http::HttpRequest& request) override;
 
     struct Context;   ///< per-request facts for the audit line (defined in the .cpp)
     struct Prepared;  ///< a resolved (pod, query, CRD snapshot) and its cache key
@@ -72,6 +75,21 @@ private:
     /// and the cache outcome for the audit line.
     std::optional<CacheResult> cached_token(const Prepared& prepared, Context& ctx);
     boost::asio::awaitable<CacheResult> fetch_token(const Prepared& prepared, Context& ctx);
+    // The token route's steps; token_now() takes those that need no waiting, token() all.
+    http::HttpResponse token_failure(Context& ctx, Errc code, std::string_view text,
+                                     std::chrono::seconds retry_after = {}) const;
+    /// Headers, readiness and the query: a refusal, or std::nullopt with ctx.params set.
+    std::optional<http::HttpResponse> token_checks(const http::HttpRequest& request,
+                                                   std::string_view query, Context& ctx) const;
+    /// The pod lookup's failure, or std::nullopt with the pod in ctx.
+    std::optional<http::HttpResponse> take_pod(const Result<PodInfoPtr>& found,
+                                               const http::HttpRequest& request,
+                                               Context& ctx) const;
+    /// ctx.prepared's denial (or an identity nmid cannot serve), else std::nullopt.
+    std::optional<http::HttpResponse> refusal(Context& ctx) const;
+    http::HttpResponse token_answer(const CacheResult& result, Context& ctx) const;
+    std::optional<http::HttpResponse> token_now(const http::HttpRequest& request,
+                                                std::string_view query, Context& ctx);
     boost::asio::awaitable<http::HttpResponse> token(const http::HttpRequest& request,
                                                      std::string_view query, Context& ctx);
     boost::asio::awaitable<http::HttpResponse> host_token(const http::HttpRequest& request,

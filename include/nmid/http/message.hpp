@@ -2,6 +2,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -60,6 +61,12 @@ public:
     /// Executor: the connection's. Must not throw for expected failures; an escaped
     /// exception answers 500 and is logged as a bug.
     virtual boost::asio::awaitable<HttpResponse> handle(const HttpRequest& request) = 0;
+    /// The answer when it is at hand without suspending (a cached token), so the listener
+    /// needs no coroutine for it; std::nullopt leaves the request to handle(), and then must
+    /// have had no effect. Same executor and exception rules as handle().
+    virtual std::optional<HttpResponse> handle_now(const HttpRequest& /*request*/) {
+        return std::nullopt;
+    }
 };
 
 }  // namespace nmid::http

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <memory>
@@ -135,16 +136,43 @@ protected:
         return out.value_or(T{});
     }
 
-    Answer get(NmiHandler& handler, const std::string& target) {
-        const Headers headers{{{"Metadata", "true"}}};
+    /// As the listener asks: handle_now(), then handle() when that gives up.
+    Answer get(NmiHandler& handler, const std::string& target,
+               const Headers& headers = Headers{{{"Metadata", "true"}}},
+               std::string_view peer = kPodIp) {
         http::HttpRequest request;
         request.method = "GET";
         request.target = target;
-        request.peer = asio::ip::make_address(kPodIp);
+        request.peer = asio::ip::make_address(peer);
         request.received_at = std::chrono::steady_clock::now();
         request.headers = &headers;
-        const http::HttpResponse response = run(handler.handle(request));
-        return Answer{response.status, response.body};
+        std::optional<http::HttpResponse> response = handler.handle_now(request);
+        if (!response) {
+            response = run(handler.handle(request));
+        }
+        return Answer{response->status, response->body};
+    }
+
+    /// handle_now() alone; std::nullopt when it gave up.
+    std::optional<Answer> get_now(NmiHandler& handler, const std::string& target,
+                                  const Headers& headers, std::string_view peer = kPodIp) {
+        http::HttpRequest request;
+        request.method = "GET";
+        request.target = target;
+        request.peer = asio::ip::make_address(peer);
+        request.received_at = std::chrono::steady_clock::now();
+        request.headers = &headers;
+        const std::optional<http::HttpResponse> response = handler.handle_now(request);
+        if (!response) {
+            return std::nullopt;
+        }
+        return Answer{response->status, response->body};
+    }
+
+    std::size_t log_lines() {
+        logging::flush();
+        const std::string text = log_->str();
+        return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
     }
 
     Answer get_token(NmiHandler& handler,
@@ -400,6 +428,83 @@ TEST_F(NmiHandlerTest, AuxiliaryTenantsOfAManagedIdentityAreIgnored) {
     ASSERT_EQ(answer.status, 200) << answer.body;
     EXPECT_TRUE(nlohmann::json::parse(answer.body).is_object());
     EXPECT_EQ(token_source_.calls(), 1);
+}
+
+TEST_F(NmiHandlerTest, HandleNowAnswersAsHandleWouldOrGivesUpWithoutAnyEffect) {
+    // The listener asks handle_now() first and handle() only when it gives up: every answer
+    // it gives must be handle()'s, and giving up must leave no trace (no audit line, no
+    // upstream call, no cache entry) since handle() then does the request again.
+    AzureIdentity sp = identity("id-sp", "client-sp");
+    sp.type = static_cast<int>(IdentityType::service_principal);
+    sp.auxiliary_tenant_ids = {"t1"};
+    crds_.publish(snapshot({identity("id-a", "client-a"), sp}));
+    NmiHandler handler = make_handler(crds_);
+    const Headers metadata{{{"Metadata", "true"}}};
+    const Headers none{{}};
+    const Headers forwarded{{{"Metadata", "true"}, {"X-Forwarded-For", "1.2.3.4"}}};
+    const std::string token = "/metadata/identity/oauth2/token?api-version=2018-02-01&";
+    enum class Now { always, never, when_remembered };
+    struct Case {
+        std::string target;
+        const Headers* headers;
+        Now answered;  ///< by handle_now(); when_remembered: the pod's last query, cached
+    };
+    const std::string vault_a = token + "resource=https://vault.azure.net&client_id=client-a";
+    const std::string other_a = token + "resource=https://other.example&client_id=client-a";
+    const std::vector<Case> cases = {
+        {token + "resource=https://vault.azure.net", &none, Now::always},
+        {token + "resource=https://vault.azure.net", &forwarded, Now::always},
+        {token + "api=1", &metadata, Now::always},
+        {vault_a, &metadata, Now::when_remembered},
+        {other_a, &metadata, Now::when_remembered},
+        {token + "resource=https://vault.azure.net&client_id=nobody", &metadata, Now::never},
+        {token + "resource=https://vault.azure.net&client_id=client-sp", &metadata, Now::never},
+        {"/metadata/instance?api-version=2021-02-01", &metadata, Now::never},
+    };
+    for (int round = 0; round < 2; ++round) {
+        for (const Case& c : cases) {
+            const std::size_t lines = log_lines();
+            const int calls = token_source_.calls();
+            const std::size_t entries = cache_.stats().entries;
+            const std::optional<Answer> now = get_now(handler, c.target, *c.headers);
+            if (now) {
+                EXPECT_EQ(log_lines(), lines + 1) << c.target;
+                EXPECT_EQ(token_source_.calls(), calls) << c.target;
+            } else {
+                EXPECT_EQ(log_lines(), lines) << c.target;
+                EXPECT_EQ(token_source_.calls(), calls) << c.target;
+                EXPECT_EQ(cache_.stats().entries, entries) << c.target;
+            }
+            if (c.answered != Now::when_remembered) {
+                EXPECT_EQ(now.has_value(), c.answered == Now::always) << c.target;
+            }
+            if (c.target.starts_with("/metadata/instance")) {
+                continue;  // proxied: no IMDS in this test
+            }
+            const Answer later = get(handler, c.target, *c.headers);
+            if (now) {
+                EXPECT_EQ(now->status, later.status) << c.target;
+                EXPECT_EQ(now->body, later.body) << c.target;
+            }
+        }
+    }
+    // The pod's remembered decision is its last final one (client-sp): client-a's requests are
+    // resolved again once, then answered at once for either cached resource.
+    const int calls_after_rounds = token_source_.calls();
+    EXPECT_FALSE(get_now(handler, vault_a, metadata));
+    EXPECT_EQ(get(handler, vault_a).status, 200);
+    const std::optional<Answer> vault_now = get_now(handler, vault_a, metadata);
+    ASSERT_TRUE(vault_now);
+    EXPECT_EQ(vault_now->status, 200);
+    const std::optional<Answer> other_now = get_now(handler, other_a, metadata);
+    ASSERT_TRUE(other_now);
+    EXPECT_EQ(other_now->status, 200);
+    EXPECT_EQ(token_source_.calls(), calls_after_rounds);
+    // An address the snapshot does not know waits for a read of the pod source: given up.
+    const std::size_t lines = log_lines();
+    EXPECT_FALSE(
+        get_now(handler, token + "resource=https://vault.azure.net", metadata, "10.9.9.9"));
+    EXPECT_EQ(log_lines(), lines);
 }
 
 }  // namespace
