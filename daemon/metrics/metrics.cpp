@@ -8,10 +8,13 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -145,6 +148,82 @@ private:
     std::vector<Entry> entries_;
 };
 
+/// A histogram family for the series every request observes. prometheus-cpp's Histogram takes
+/// a mutex and runs two compare-exchange loops per observation; here an observation is a
+/// binary search and two relaxed atomic adds. A scrape reads the buckets one by one, so it may
+/// see an observation in the sum but not yet in a bucket (never a count that disagrees with
+/// the buckets, which it is computed from).
+class FastHistogramFamily final : public prometheus::Collectable {
+public:
+    class Series {
+    public:
+        Series(const Histogram::BucketBoundaries& bounds,
+               std::vector<prometheus::ClientMetric::Label> labels)
+            : bounds_(&bounds), labels_(std::move(labels)), counts_(bounds.size() + 1) {}
+
+        void observe(double value) noexcept {
+            // As prometheus-cpp: the first bucket whose upper bound is >= value, else +Inf.
+            const auto bucket = static_cast<std::size_t>(
+                std::lower_bound(bounds_->begin(), bounds_->end(), value) - bounds_->begin());
+            counts_[bucket].fetch_add(1, std::memory_order_relaxed);
+            sum_.fetch_add(value, std::memory_order_relaxed);
+        }
+
+        [[nodiscard]] prometheus::ClientMetric collect() const {
+            prometheus::ClientMetric metric;
+            metric.label = labels_;
+            std::uint64_t cumulative = 0;
+            metric.histogram.bucket.reserve(counts_.size());
+            for (std::size_t i = 0; i < counts_.size(); ++i) {
+                cumulative += counts_[i].load(std::memory_order_relaxed);
+                metric.histogram.bucket.push_back(
+                    {cumulative, i < bounds_->size() ? (*bounds_)[i]
+                                                     : std::numeric_limits<double>::infinity()});
+            }
+            metric.histogram.sample_count = cumulative;
+            metric.histogram.sample_sum = sum_.load(std::memory_order_relaxed);
+            return metric;
+        }
+
+    private:
+        const Histogram::BucketBoundaries* bounds_;
+        std::vector<prometheus::ClientMetric::Label> labels_;
+        std::vector<std::atomic<std::uint64_t>> counts_;  ///< per bucket, the last is +Inf
+        std::atomic<double> sum_{0};
+    };
+
+    FastHistogramFamily(std::string name, std::string help)
+        : name_(std::move(name)), help_(std::move(help)) {}
+
+    /// A new series; the caller never adds the same labels twice. The reference stays valid
+    /// while the family lives.
+    Series& add(std::vector<prometheus::ClientMetric::Label> labels,
+                const Histogram::BucketBoundaries& bounds) {
+        std::lock_guard lock{mutex_};
+        return *series_.emplace_back(std::make_unique<Series>(bounds, std::move(labels)));
+    }
+
+    std::vector<prometheus::MetricFamily> Collect() const override {
+        prometheus::MetricFamily family{name_, help_, prometheus::MetricType::Histogram, {}};
+        std::lock_guard lock{mutex_};
+        family.metric.reserve(series_.size());
+        for (const auto& series : series_) {
+            family.metric.push_back(series->collect());
+        }
+        std::vector<prometheus::MetricFamily> families;
+        if (!family.metric.empty()) {  // as prometheus-cpp: no samples, no family
+            families.push_back(std::move(family));
+        }
+        return families;
+    }
+
+private:
+    std::string name_;
+    std::string help_;
+    mutable std::mutex mutex_;  // guards series_ (add may race with a scrape)
+    std::vector<std::unique_ptr<Series>> series_;
+};
+
 // Tells the Metrics objects apart in the per-thread memo below (addresses can be reused).
 std::atomic<std::uint64_t> g_next_metrics_id{1};
 
@@ -160,8 +239,8 @@ struct RequestSeriesMemo {
     std::string pod_namespace;
     std::string resource;
     Counter* counter = nullptr;
-    Histogram* duration = nullptr;
-    Histogram* nmi = nullptr;
+    FastHistogramFamily::Series* duration = nullptr;
+    FastHistogramFamily::Series* nmi = nullptr;
 
     [[nodiscard]] bool matches(std::uint64_t id, std::string_view r, int s, std::string_view c,
                                std::string_view ns, std::string_view res) const {
@@ -186,11 +265,9 @@ struct Metrics::Impl {
             .Name("nmid_requests_total")
             .Help("Requests answered, by route, HTTP status and token cache outcome.")
             .Register(registry);
-    prometheus::Family<Histogram>& request_duration =
-        prometheus::BuildHistogram()
-            .Name("nmid_request_duration_seconds")
-            .Help("Time from reading a request to writing its response, by route.")
-            .Register(registry);
+    FastHistogramFamily request_duration{
+        "nmid_request_duration_seconds",
+        "Time from reading a request to writing its response, by route."};
     prometheus::Family<Counter>& upstream_total =
         prometheus::BuildCounter()
             .Name("nmid_upstream_requests_total")
@@ -201,11 +278,8 @@ struct Metrics::Impl {
             .Name("nmid_upstream_request_duration_seconds")
             .Help("Duration of token requests sent to IMDS or AAD, by source.")
             .Register(registry);
-    prometheus::Family<Histogram>& nmi_operations =
-        prometheus::BuildHistogram()
-            .Name("aadpodidentity_nmi_operations_duration_seconds")
-            .Help("Duration in seconds for nmi operations")
-            .Register(registry);
+    FastHistogramFamily nmi_operations{"aadpodidentity_nmi_operations_duration_seconds",
+                                       "Duration in seconds for nmi operations"};
     prometheus::Family<Histogram>& imds_duration =
         prometheus::BuildHistogram()
             .Name("aadpodidentity_imds_operations_duration_seconds")
@@ -247,8 +321,8 @@ struct Metrics::Impl {
     std::uint32_t host_token_route = routes.intern(kHostTokenRoute);
 
     std::unordered_map<std::uint32_t, Counter*> request_counters;
-    std::vector<Histogram*> route_durations;  // by route index
-    std::unordered_map<std::uint64_t, Histogram*> nmi_series;
+    std::vector<FastHistogramFamily::Series*> route_durations;  // by route index
+    std::unordered_map<std::uint64_t, FastHistogramFamily::Series*> nmi_series;
     std::array<Counter*, kSourceLabels.size() * kUpstreamStatusLabels.size() * 2> upstream{};
     std::array<Histogram*, kSourceLabels.size()> upstream_durations{};
     std::array<Histogram*, kNmiOperationLabels.size()> imds_durations{};
@@ -282,24 +356,24 @@ struct Metrics::Impl {
         return *it->second;
     }
 
-    Histogram& route_duration(std::uint32_t route) {
+    FastHistogramFamily::Series& route_duration(std::uint32_t route) {
         if (route >= route_durations.size()) {
             route_durations.resize(route + 1, nullptr);
         }
-        Histogram*& slot = route_durations[route];
+        FastHistogramFamily::Series*& slot = route_durations[route];
         if (slot == nullptr) {
-            slot = &request_duration.Add({{"route", routes.value(route)}}, micro_buckets());
+            slot = &request_duration.add({{"route", routes.value(route)}}, micro_buckets());
         }
         return *slot;
     }
 
-    Histogram& nmi_series_for(bool host, std::uint32_t status, std::uint32_t ns,
-                              std::uint32_t resource) {
+    FastHistogramFamily::Series& nmi_series_for(bool host, std::uint32_t status, std::uint32_t ns,
+                                                std::uint32_t resource) {
         const std::uint64_t key = (std::uint64_t{host} << 48U) | (std::uint64_t{status} << 32U) |
                                   (std::uint64_t{ns} << 16U) | resource;
         auto it = nmi_series.find(key);
         if (it == nmi_series.end()) {
-            Histogram& histogram = nmi_operations.Add(
+            FastHistogramFamily::Series& histogram = nmi_operations.add(
                 {{"operation_type", std::string{host ? kHostTokenPath : kTokenPath}},
                  {"status_code", status_label(status)},
                  {"namespace", namespaces.value(ns)},
@@ -344,9 +418,9 @@ void Metrics::record_request(std::string_view route, int status, std::string_vie
     }
     const double took = seconds(latency);
     memo.counter->Increment();
-    memo.duration->Observe(took);
+    memo.duration->observe(took);
     if (memo.nmi != nullptr) {
-        memo.nmi->Observe(took);
+        memo.nmi->observe(took);
     }
 }
 
@@ -455,12 +529,17 @@ void Metrics::add_counter(std::string name, std::string help, std::function<doub
 }
 
 std::string Metrics::render() const {
-    // prometheus-cpp 1.0's Registry only holds its own families, so the callback collectable is
+    // prometheus-cpp 1.0's Registry only holds its own families, so our collectables are
     // collected next to it rather than registered with it.
     std::vector<prometheus::MetricFamily> families = impl_->registry.Collect();
-    std::vector<prometheus::MetricFamily> more = impl_->callbacks.Collect();
-    families.insert(families.end(), std::make_move_iterator(more.begin()),
-                    std::make_move_iterator(more.end()));
+    for (const prometheus::Collectable* more :
+         {static_cast<const prometheus::Collectable*>(&impl_->request_duration),
+          static_cast<const prometheus::Collectable*>(&impl_->nmi_operations),
+          static_cast<const prometheus::Collectable*>(&impl_->callbacks)}) {
+        std::vector<prometheus::MetricFamily> collected = more->Collect();
+        families.insert(families.end(), std::make_move_iterator(collected.begin()),
+                        std::make_move_iterator(collected.end()));
+    }
     return prometheus::TextSerializer{}.Serialize(families);
 }
 

@@ -317,6 +317,46 @@ TEST(Metrics, RepeatedAndAlternatingLabelsCountOnTheirOwnSeries) {
     EXPECT_EQ(one.value("nmid_request_duration_seconds_count", {{"route", "host_token"}}), 1);
 }
 
+TEST(Metrics, RequestHistogramsCountEdgesAsLessOrEqualAndSumEveryThreadsObservations) {
+    Metrics metrics;
+    // An observation on an edge belongs to that edge's bucket (le), as in prometheus-cpp.
+    metrics.record_request("token", 200, "hit", "ns", "r", 100us);
+    metrics.record_request("token", 200, "hit", "ns", "r", 20s);  // past the last edge
+    constexpr int kPerThread = 5000;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&metrics] {
+            for (int i = 0; i < kPerThread; ++i) {
+                metrics.record_request("token", 200, "hit", "ns", "r", 1ms);
+            }
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    const auto exposition = parse(metrics.render());
+    const Labels route{{"route", "token"}};
+    const auto bucket = [&](const char* le) {
+        Labels labels = route;
+        labels["le"] = le;
+        return exposition.value("nmid_request_duration_seconds_bucket", labels);
+    };
+    EXPECT_EQ(bucket("5e-05"), 0);
+    EXPECT_EQ(bucket("0.0001"), 1);
+    EXPECT_EQ(bucket("0.001"), 1 + 4 * kPerThread);
+    EXPECT_EQ(bucket("10"), 1 + 4 * kPerThread);
+    EXPECT_EQ(bucket("+Inf"), 2 + 4 * kPerThread);
+    EXPECT_EQ(exposition.value("nmid_request_duration_seconds_count", route), 2 + 4 * kPerThread);
+    EXPECT_NEAR(exposition.value("nmid_request_duration_seconds_sum", route).value_or(-1),
+                100e-6 + 20 + 4 * kPerThread * 1e-3, 1e-9);
+    const Labels nmi{{"operation_type", "/metadata/identity/oauth2/token"},
+                     {"status_code", "200"},
+                     {"namespace", "ns"},
+                     {"resource", "r"}};
+    EXPECT_EQ(exposition.value("aadpodidentity_nmi_operations_duration_seconds_count", nmi),
+              2 + 4 * kPerThread);
+}
+
 TEST(Metrics, RequestDurationBucketsStartAtFiftyMicroseconds) {
     Metrics metrics;
     metrics.record_request("token", 200, "hit", "ns", "r", 30us);
