@@ -3,6 +3,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <sstream>
@@ -71,23 +72,30 @@ void BM_RenderTypicalNode(benchmark::State& state) {
 }
 BENCHMARK(BM_RenderTypicalNode);
 
+// Arg 1: one pod's request again and again (each thread reuses its last line's formatted
+// tail); arg 2: two pods alternating, so every line is formatted whole.
 template <nmid::LogFormat Format>
 void BM_AuditLine(benchmark::State& state) {
     auto out = std::make_shared<std::ostringstream>();
     nmid::logging::setup_for_test({.format = Format, .level = "info"}, out);
-    const nmid::logging::AuditRecord record{.method = "GET",
-                                            .path = "/metadata/identity/oauth2/token",
-                                            .remote = "10.240.0.117",
-                                            .status = 200,
-                                            .took = 80us,
-                                            .route = "token",
-                                            .pod_namespace = "default",
-                                            .pod_name = "app-7d9f8c6b5-x2x4z",
-                                            .identity = "default/app-id",
-                                            .cache = "hit"};
+    const nmid::logging::AuditRecord first{.method = "GET",
+                                           .path = "/metadata/identity/oauth2/token",
+                                           .remote = "10.240.0.117",
+                                           .status = 200,
+                                           .took = 80us,
+                                           .route = "token",
+                                           .pod_namespace = "default",
+                                           .pod_name = "app-7d9f8c6b5-x2x4z",
+                                           .identity = "default/app-id",
+                                           .cache = "hit"};
+    nmid::logging::AuditRecord second = first;
+    second.remote = "10.240.0.118";
+    second.pod_name = "app-7d9f8c6b5-q8w2n";
+    const std::array<nmid::logging::AuditRecord, 2> records{first, second};
+    const auto kinds = static_cast<std::size_t>(state.range(0));
     std::size_t n = 0;
     for (auto _ : state) {
-        nmid::logging::audit(record);
+        nmid::logging::audit(records[n % kinds]);
         if (++n % 4096 == 0) {
             nmid::logging::flush();
             out->str("");  // keep memory flat; amortised over 4096 lines
@@ -95,8 +103,8 @@ void BM_AuditLine(benchmark::State& state) {
     }
     nmid::logging::flush();
 }
-BENCHMARK(BM_AuditLine<nmid::LogFormat::text>);
-BENCHMARK(BM_AuditLine<nmid::LogFormat::json>);
+BENCHMARK(BM_AuditLine<nmid::LogFormat::text>)->Arg(1)->Arg(2);
+BENCHMARK(BM_AuditLine<nmid::LogFormat::json>)->Arg(1)->Arg(2);
 
 }  // namespace
 

@@ -174,10 +174,13 @@ public:
             total += field.size();
         }
         if (total <= kMaxKeptBytes) {
-            key_.clear();
+            char* at = key_.data();
             for (std::size_t i = 0; i < kFields; ++i) {
                 sizes_[i] = now[i].size();
-                key_.append(now[i]);
+                if (!now[i].empty()) {
+                    std::memcpy(at, now[i].data(), now[i].size());
+                }
+                at += now[i].size();
             }
             format_ = format;
             valid_ = true;
@@ -197,13 +200,17 @@ private:
     }
 
     [[nodiscard]] bool same(const std::array<std::string_view, kFields>& now) const {
-        std::size_t at = 0;
         for (std::size_t i = 0; i < kFields; ++i) {
-            if (now[i].size() != sizes_[i] ||
-                std::memcmp(key_.data() + at, now[i].data(), now[i].size()) != 0) {
+            if (now[i].size() != sizes_[i]) {
+                return false;  // most other requests differ in a length already
+            }
+        }
+        const char* at = key_.data();
+        for (const std::string_view field : now) {
+            if (!field.empty() && std::memcmp(at, field.data(), field.size()) != 0) {
                 return false;
             }
-            at += sizes_[i];
+            at += field.size();
         }
         return true;
     }
@@ -211,8 +218,8 @@ private:
     bool valid_ = false;
     LogFormat format_ = LogFormat::text;
     std::array<std::size_t, kFields> sizes_{};
-    std::string key_;          ///< the fields' bytes, back to back
-    detail::ByteBuffer tail_;  ///< their formatted tail
+    std::array<char, kMaxKeptBytes> key_{};  ///< the fields' bytes, back to back
+    detail::ByteBuffer tail_;                ///< their formatted tail
 };
 
 TailMemo& tail_memo() {

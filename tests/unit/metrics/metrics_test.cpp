@@ -324,6 +324,7 @@ TEST(Metrics, RequestHistogramsCountEdgesAsLessOrEqualAndSumEveryThreadsObservat
     metrics.record_request("token", 200, "hit", "ns", "r", 20s);  // past the last edge
     constexpr int kPerThread = 5000;
     std::vector<std::thread> threads;
+    threads.reserve(4);
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&metrics] {
             for (int i = 0; i < kPerThread; ++i) {
