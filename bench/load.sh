@@ -187,6 +187,10 @@ ratio = float(best["nmid"][0]) / float(best["nginx"][0])
 print(f"ratio nmid/nginx: {ratio:.3f}  (best of {len(rows) // 2} rounds each; body {sys.argv[2]} "
       f"bytes, upstream token calls during the runs: {sys.argv[3]})")
 PY
+log_bytes=$(stat -c %s "$work/hit.log")
+log_lines=$(wc -l <"$work/hit.log")
+python3 -c "print(f\"nmid's log during its rounds: {$log_bytes / ($rounds * $duration) / 1e6:.0f} MB/s, \"
+            f\"{$log_bytes / $log_lines:.0f} bytes a line (an audit line per request; nginx's access log is off)\")"
 stop_pid "$nginx_pid"
 
 echo "== 2. cold burst: 1,000 concurrent first requests for one (identity, resource)"

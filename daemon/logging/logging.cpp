@@ -12,6 +12,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "buffered_sink.hpp"
@@ -265,21 +266,14 @@ void audit(const AuditRecord& record) {
         // formatters would have written it around the payload below.
         const std::string_view tail = tail_memo().get(record, path, format);
         g_sink->append_line([&](detail::ByteBuffer& out, detail::Timestamp& timestamp) {
-            const auto now = spdlog::log_clock::now();
-            if (format == LogFormat::json) {
-                detail::append(out, "{\"ts\":\"");
-                timestamp.append_to(out, now);
-                detail::append(out, "\",\"level\":\"info\",\"msg\":\"request\",");
-                build_head(out, record, format);
-                detail::append(out, tail);
-                detail::append(out, "}\n");
-            } else {
-                timestamp.append_to(out, now);
-                detail::append(out, " I ");
-                build_head(out, record, format);
-                detail::append(out, tail);
-                out.push_back('\n');
-            }
+            using namespace std::string_view_literals;
+            const bool json = format == LogFormat::json;
+            detail::append(out, json ? "{\"ts\":\""sv : ""sv);
+            timestamp.append_to(out, spdlog::log_clock::now());
+            detail::append(out, json ? "\",\"level\":\"info\",\"msg\":\"request\","sv : " I "sv);
+            build_head(out, record, format);
+            detail::append(out, tail);
+            detail::append(out, json ? "}\n"sv : "\n"sv);
         });
         return;
     }

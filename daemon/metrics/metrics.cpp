@@ -532,13 +532,12 @@ std::string Metrics::render() const {
     // prometheus-cpp 1.0's Registry only holds its own families, so our collectables are
     // collected next to it rather than registered with it.
     std::vector<prometheus::MetricFamily> families = impl_->registry.Collect();
-    for (const prometheus::Collectable* more :
-         {static_cast<const prometheus::Collectable*>(&impl_->request_duration),
-          static_cast<const prometheus::Collectable*>(&impl_->nmi_operations),
-          static_cast<const prometheus::Collectable*>(&impl_->callbacks)}) {
-        std::vector<prometheus::MetricFamily> collected = more->Collect();
-        families.insert(families.end(), std::make_move_iterator(collected.begin()),
-                        std::make_move_iterator(collected.end()));
+    const std::array<const prometheus::Collectable*, 3> ours{
+        &impl_->request_duration, &impl_->nmi_operations, &impl_->callbacks};
+    for (const prometheus::Collectable* collectable : ours) {
+        std::vector<prometheus::MetricFamily> more = collectable->Collect();
+        families.insert(families.end(), std::make_move_iterator(more.begin()),
+                        std::make_move_iterator(more.end()));
     }
     return prometheus::TextSerializer{}.Serialize(families);
 }

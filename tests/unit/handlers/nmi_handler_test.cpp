@@ -136,16 +136,22 @@ protected:
         return out.value_or(T{});
     }
 
-    /// As the listener asks: handle_now(), then handle() when that gives up.
-    Answer get(NmiHandler& handler, const std::string& target,
-               const Headers& headers = Headers{{{"Metadata", "true"}}},
-               std::string_view peer = kPodIp) {
+    static http::HttpRequest request_for(const std::string& target, const Headers& headers,
+                                         std::string_view peer) {
         http::HttpRequest request;
         request.method = "GET";
         request.target = target;
         request.peer = asio::ip::make_address(peer);
         request.received_at = std::chrono::steady_clock::now();
         request.headers = &headers;
+        return request;
+    }
+
+    /// As the listener asks: handle_now(), then handle() when that gives up.
+    Answer get(NmiHandler& handler, const std::string& target,
+               const Headers& headers = Headers{{{"Metadata", "true"}}},
+               std::string_view peer = kPodIp) {
+        const http::HttpRequest request = request_for(target, headers, peer);
         std::optional<http::HttpResponse> response = handler.handle_now(request);
         if (!response) {
             response = run(handler.handle(request));
@@ -154,15 +160,10 @@ protected:
     }
 
     /// handle_now() alone; std::nullopt when it gave up.
-    std::optional<Answer> get_now(NmiHandler& handler, const std::string& target,
-                                  const Headers& headers, std::string_view peer = kPodIp) {
-        http::HttpRequest request;
-        request.method = "GET";
-        request.target = target;
-        request.peer = asio::ip::make_address(peer);
-        request.received_at = std::chrono::steady_clock::now();
-        request.headers = &headers;
-        const std::optional<http::HttpResponse> response = handler.handle_now(request);
+    static std::optional<Answer> get_now(NmiHandler& handler, const std::string& target,
+                                         const Headers& headers, std::string_view peer = kPodIp) {
+        const std::optional<http::HttpResponse> response =
+            handler.handle_now(request_for(target, headers, peer));
         if (!response) {
             return std::nullopt;
         }

@@ -86,11 +86,24 @@ public:
         }
         return resp;
     };
+    /// handle_now()'s answer; std::nullopt (the default) leaves every request to handle().
+    std::function<std::optional<HttpResponse>(const HttpRequest&)> respond_now =
+        [](const HttpRequest&) { return std::optional<HttpResponse>{}; };
     bool hold = false;
     Event started;
     Event release;
+    int handle_calls = 0;
+
+    std::optional<HttpResponse> handle_now(const HttpRequest& r) override {
+        std::optional<HttpResponse> answer = respond_now(r);
+        if (answer) {
+            record(r);
+        }
+        return answer;
+    }
 
     asio::awaitable<HttpResponse> handle(const HttpRequest& r) override {
+        ++handle_calls;
         record(r);
         if (hold) {
             started.set();
@@ -626,6 +639,35 @@ TEST_F(HttpServerTest, HandlerExceptionAnswers500Json) {
         const auto after = co_await read_response(s, pending);
         EXPECT_TRUE(after && after->body == "fine");
     });
+}
+
+TEST_F(HttpServerTest, AnswerAtHandIsWrittenWithoutHandleAndItsExceptionAnswers500) {
+    handler_.respond_now = [](const HttpRequest& r) -> std::optional<HttpResponse> {
+        if (r.target == "/now-boom") {
+            throw std::runtime_error{"bug"};
+        }
+        if (r.target != "/now") {
+            return std::nullopt;
+        }
+        HttpResponse resp;
+        resp.body = "at hand";
+        return resp;
+    };
+    start();
+    run([&]() -> asio::awaitable<void> {
+        auto s = co_await connect(port());
+        std::string pending;
+        co_await send(s, get("/now"));
+        const auto now = co_await read_response(s, pending);
+        EXPECT_TRUE(now && now->status() == 200 && now->body == "at hand");
+        co_await send(s, get("/now-boom"));
+        const auto boom = co_await read_response(s, pending);
+        EXPECT_TRUE(boom && boom->status() == 500);
+        co_await send(s, get("/later"));  // given up: handle() answers, on the same connection
+        const auto later = co_await read_response(s, pending);
+        EXPECT_TRUE(later && later->body == "/later");
+    });
+    EXPECT_EQ(handler_.handle_calls, 1);
 }
 
 TEST_F(HttpServerTest, ResetFlagAbortsTheConnection) {

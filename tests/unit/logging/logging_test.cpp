@@ -433,6 +433,21 @@ std::string oracle_json(const AuditRecord& r) {
     return line + "}";
 }
 
+/// Checks that `text` holds one line per record, each as the oracle writes the record in
+/// `format` (after the timestamp).
+void expect_oracle_lines(LogFormat format, const std::vector<AuditRecord>& records,
+                         const std::string& text) {
+    const auto lines = lines_of(text);
+    ASSERT_EQ(lines.size(), records.size());
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        if (format == LogFormat::text) {
+            EXPECT_EQ(lines[i].substr(25), oracle_text(records[i])) << i;
+        } else {
+            EXPECT_EQ(lines[i].substr(31), oracle_json(records[i])) << i;
+        }
+    }
+}
+
 TEST_F(LoggingTest, AuditLinesMatchTheDocumentedFormatForTrickyInputs) {
     const std::string invalid_utf8 = "\xff\xc0\xaf\xe2\x82";
     std::vector<AuditRecord> records;
@@ -539,15 +554,7 @@ TEST_F(LoggingTest, AuditEscapingIsRightAtEveryPositionOfLongValues) {
             records.push_back(r);
             audit(r);
         }
-        const auto lines = lines_of(flushed());
-        ASSERT_EQ(lines.size(), records.size());
-        for (std::size_t i = 0; i < records.size(); ++i) {
-            if (format == LogFormat::text) {
-                EXPECT_EQ(lines[i].substr(25), oracle_text(records[i])) << i;
-            } else {
-                EXPECT_EQ(lines[i].substr(31), oracle_json(records[i])) << i;
-            }
-        }
+        expect_oracle_lines(format, records, flushed());
     }
 }
 
@@ -592,15 +599,7 @@ TEST_F(LoggingTest, RepeatedAuditRecordsReuseNothingStaleWhenOneFieldChanges) {
         for (const auto& record : records) {
             audit(record);
         }
-        const auto lines = lines_of(flushed());
-        ASSERT_EQ(lines.size(), records.size());
-        for (std::size_t i = 0; i < records.size(); ++i) {
-            if (format == LogFormat::text) {
-                EXPECT_EQ(lines[i].substr(25), oracle_text(records[i])) << i;
-            } else {
-                EXPECT_EQ(lines[i].substr(31), oracle_json(records[i])) << i;
-            }
-        }
+        expect_oracle_lines(format, records, flushed());
     }
 }
 
