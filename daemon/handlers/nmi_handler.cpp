@@ -114,6 +114,8 @@ Errc errc_for(identity::DenyReason reason) {
 
 TokenIdentity token_identity(const AzureIdentity& id) {
     TokenIdentity identity;
+    identity.identity_namespace = id.meta.namespace_name;
+    identity.identity_name = id.meta.name;
     identity.type = id.type;
     identity.client_id = id.client_id;
     identity.resource_id = id.resource_id;

@@ -126,6 +126,8 @@ CacheResult failure(CacheOutcome outcome, FetchError error) {
 std::size_t identity_hash(const TokenIdentity& identity) noexcept {
     const std::hash<std::string_view> hash;
     std::size_t h = hash(identity.client_id);
+    h = combine(h, hash(identity.identity_namespace));
+    h = combine(h, hash(identity.identity_name));
     h = combine(h, hash(identity.tenant_id));
     h = combine(h, hash(identity.ad_endpoint));
     h = combine(h, hash(identity.secret.namespace_name));

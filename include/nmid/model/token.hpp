@@ -26,6 +26,11 @@ using TokenPtr = std::shared_ptr<const Token>;
 /// Which upstream identity to ask for a token. Built by the handler from the AzureIdentity
 /// chosen by the resolver; `cache_key()` says which requests may share a token.
 struct TokenIdentity {
+    /// The AzureIdentity object's namespace and name: part of the cache key, so two objects
+    /// never share a cached token (a tenant's object naming another's Secret or client ID
+    /// gets its own fetch, not the other's cached answer).
+    std::string identity_namespace;
+    std::string identity_name;
     int type = 0;             ///< AzureIdentity spec.type
     std::string client_id;    ///< spec.clientID: always what is sent upstream
     std::string resource_id;  ///< informational (logs)

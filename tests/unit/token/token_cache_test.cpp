@@ -122,6 +122,9 @@ TEST_F(TokenCacheTest, TokenKeyFindsExactlyTheEntryOfTheEqualRequest) {
         [](TokenRequest& r) { r.identity.ad_endpoint = ""; },
         [](TokenRequest& r) { r.identity.secret.namespace_name = "other"; },
         [](TokenRequest& r) { r.identity.secret.name = "other"; },
+        // Another AzureIdentity object naming the same client ID and Secret (issue 11.3).
+        [](TokenRequest& r) { r.identity.identity_namespace = "tenant-b"; },
+        [](TokenRequest& r) { r.identity.identity_name = "copy"; },
     };
     for (std::size_t i = 0; i < changes.size(); ++i) {
         TokenRequest changed = full;
