@@ -21,8 +21,16 @@ bool wanted(Ctx ctx, std::string_view key) {
         case Ctx::spec:
             return key == "serviceAccountName" || key == "serviceAccount" || key == "hostNetwork";
         case Ctx::status:
-            return key == "phase" || key == "podIP" || key == "podIPs";
+            return key == "phase" || key == "podIP" || key == "podIPs" ||
+                   key == "containerStatuses";
+        case Ctx::container_status:
+            return key == "state";
+        case Ctx::container_state:
+            return key == "terminated";
+        case Ctx::presence:
+            return false;
         case Ctx::items:
+        case Ctx::container_statuses:
         case Ctx::all:
             return true;
     }
@@ -51,6 +59,16 @@ Ctx child_ctx(Ctx parent, std::string_view key) {
                 return Ctx::status;
             }
             return Ctx::all;
+        case Ctx::status:
+            return key == "containerStatuses" ? Ctx::container_statuses : Ctx::all;
+        case Ctx::container_statuses:
+            return Ctx::container_status;
+        case Ctx::container_status:
+            return key == "state" ? Ctx::container_state : Ctx::all;
+        case Ctx::container_state:
+            return key == "terminated" ? Ctx::presence : Ctx::all;
+        case Ctx::presence:
+            return Ctx::presence;
         default:
             return Ctx::all;
     }

@@ -23,6 +23,10 @@ enum class Ctx : std::uint8_t {
     metadata,
     spec,
     status,
+    container_statuses,  ///< status.containerStatuses (an array)
+    container_status,    ///< one of its entries
+    container_state,     ///< its `state`
+    presence,            ///< a value read for its presence only: no key kept
     event,
     all
 };

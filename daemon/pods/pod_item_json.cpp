@@ -85,6 +85,9 @@ Result<void> Walker::parse_item(const Json& item, PodInfo& pod, bool& is_pod) {
         if (const Json* ips = field(*status, "podIPs")) {
             NMID_PODS_TRY(parse_pod_ips(*ips, pod));
         }
+        if (const Json* containers = field(*status, "containerStatuses")) {
+            NMID_PODS_TRY(parse_container_statuses(*containers, pod));
+        }
     }
     return {};
 }
@@ -106,6 +109,34 @@ Result<void> Walker::parse_owners(const Json& owners, PodInfo& pod) {
         // NMI matches the kind case-insensitively and takes the first ReplicaSet.
         if (pod.owner_replicaset.empty() && iequals(kind, "ReplicaSet")) {
             pod.owner_replicaset = std::move(name);
+        }
+    }
+    return {};
+}
+
+Result<void> Walker::parse_container_statuses(const Json& statuses, PodInfo& pod) {
+    if (!statuses.is_array()) {
+        return fail("status.containerStatuses", expected("array", statuses));
+    }
+    std::size_t i = 0;
+    for (const Json& entry : statuses) {
+        const std::string path = "status.containerStatuses[" + std::to_string(i++) + "]";
+        if (!entry.is_object()) {
+            return fail(path, expected("object", entry));
+        }
+        ++pod.container_statuses;
+        const Json* state = field(entry, "state");
+        if (state == nullptr) {
+            continue;  // no state reported yet: not terminated
+        }
+        if (!state->is_object()) {
+            return fail(path + ".state", expected("object", *state));
+        }
+        if (const Json* terminated = field(*state, "terminated")) {
+            if (!terminated->is_object()) {
+                return fail(path + ".state.terminated", expected("object", *terminated));
+            }
+            ++pod.containers_terminated;
         }
     }
     return {};

@@ -36,6 +36,7 @@ private:
     Result<void> parse_item(const Json& item, PodInfo& pod, bool& is_pod);
     Result<void> parse_owners(const Json& owners, PodInfo& pod);
     Result<void> parse_pod_ips(const Json& ips, PodInfo& pod);
+    Result<void> parse_container_statuses(const Json& statuses, PodInfo& pod);
 
     std::string* detail_;
     std::string item_;      ///< "items[3]" of the item being read

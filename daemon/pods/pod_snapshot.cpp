@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "nmid/pods/pod_eligibility.hpp"
+
 namespace nmid::pods_detail {
 
 namespace asio = boost::asio;
@@ -14,14 +16,6 @@ IpKey to_key(const asio::ip::address& ip) {
 }
 
 namespace {
-
-bool live(const PodInfo& pod) {
-    return pod.phase.empty() || pod.phase == "Pending" || pod.phase == "Running";
-}
-
-bool indexable(const PodInfo& pod) {
-    return !pod.host_network && live(pod);
-}
 
 bool same_pod(const PodInfo& a, const PodInfo& b) {
     return a.namespace_name == b.namespace_name && a.name == b.name && a.uid == b.uid;
@@ -41,11 +35,11 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const PodList> li
     snapshot->list = std::move(list);
     snapshot->by_ip.reserve(snapshot->list->pods.size() * 2);
     for (const PodInfo& pod : snapshot->list->pods) {
-        if (live(pod)) {
+        if (answered_for(pod)) {
             snapshot->by_name.insert_or_assign(name_key(pod.namespace_name, pod.name),
                                                PodInfoPtr{snapshot->list, &pod});
         }
-        if (!indexable(pod)) {
+        if (!indexed_by_ip(pod)) {
             continue;
         }
         // Aliasing pointer: each PodInfoPtr keeps the whole list alive, no per-pod allocation.

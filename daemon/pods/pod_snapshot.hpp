@@ -38,14 +38,14 @@ struct Snapshot {
     std::size_t indexed_pods = 0;
     /// A null pointer marks an IP claimed by several pods.
     std::unordered_map<IpKey, PodInfoPtr, IpKeyHash> by_ip;
-    /// "namespace/name" of every Pending or Running pod (hostNetwork ones too: /host/token
+    /// "namespace/name" of every pod answered_for() (hostNetwork ones too: /host/token
     /// names the pod instead of trusting an address).
     std::unordered_map<std::string, PodInfoPtr> by_name;
 };
 
 std::string name_key(std::string_view ns, std::string_view name);
 
-/// Indexes `list`: Pending/Running pods by name, those not hostNetwork also by IP (an IP
+/// Indexes `list`: the pods answered_for() by name, those indexed_by_ip() also by IP (an IP
 /// claimed by two pods maps to null).
 std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const PodList> list);
 

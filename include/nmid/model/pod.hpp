@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +20,10 @@ struct PodInfo {
     std::vector<std::string> ips;               ///< status.podIP then status.podIPs, deduplicated
     bool host_network = false;
     bool terminating = false;  ///< metadata.deletionTimestamp present
+    /// Entries of status.containerStatuses, and of those the ones whose `state.terminated` is
+    /// set (the container has exited). Init and ephemeral containers are not counted.
+    std::size_t container_statuses = 0;
+    std::size_t containers_terminated = 0;
 
     friend bool operator==(const PodInfo&, const PodInfo&) = default;
 };

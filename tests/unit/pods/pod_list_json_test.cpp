@@ -51,6 +51,8 @@ TEST(PodListJson, KubeletPodListReadsTheFieldsNmidUses) {
     EXPECT_EQ(web.ips, (Ips{"10.244.1.17", "fd00:10:244:1::11"}));  // dual stack, deduplicated
     EXPECT_FALSE(web.host_network);
     EXPECT_FALSE(web.terminating);
+    EXPECT_EQ(web.container_statuses, 1U);  // running
+    EXPECT_EQ(web.containers_terminated, 0U);
 
     const PodInfo& proxy = list.pods[1];
     EXPECT_TRUE(proxy.host_network);
@@ -296,6 +298,19 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{"OwnerReferenceKindNumber",
                    item_with(R"(,"ownerReferences":[{"kind":1,"name":"x"}])", "{}", "{}"),
                    "metadata.ownerReferences[0].kind: expected string"},
+        RejectCase{"ContainerStatusesObject",
+                   item_with("", "{}", R"({"containerStatuses":{"state":{}}})"),
+                   "status.containerStatuses: expected array, got object"},
+        RejectCase{"ContainerStatusNotObject",
+                   item_with("", "{}", R"({"containerStatuses":["running"]})"),
+                   "status.containerStatuses[0]: expected object, got string"},
+        RejectCase{"ContainerStateString",
+                   item_with("", "{}", R"({"containerStatuses":[{"state":"running"}]})"),
+                   "status.containerStatuses[0].state: expected object, got string"},
+        RejectCase{
+            "ContainerTerminatedBoolean",
+            item_with("", "{}", R"({"containerStatuses":[{},{"state":{"terminated":true}}]})"),
+            "status.containerStatuses[1].state.terminated: expected object, got boolean"},
         RejectCase{"SpecString", item_with("", R"("x")", "{}"), "spec: expected object"},
         RejectCase{"ServiceAccountNumber", item_with("", R"({"serviceAccountName":1})", "{}"),
                    "spec.serviceAccountName: expected string"},
