@@ -1,7 +1,6 @@
 #include <string>
 #include <utility>
 
-#include "nmid/core/ascii.hpp"
 #include "pod_json_walker.hpp"
 
 namespace nmid::pods_detail {
@@ -102,14 +101,19 @@ Result<void> Walker::parse_owners(const Json& owners, PodInfo& pod) {
         if (!owner.is_object()) {
             return fail(path, expected("object", owner));
         }
-        std::string kind;
-        std::string name;
-        NMID_PODS_TRY(opt_string(owner, "kind", path + ".kind", kind));
-        NMID_PODS_TRY(opt_string(owner, "name", path + ".name", name));
-        // NMI matches the kind case-insensitively and takes the first ReplicaSet.
-        if (pod.owner_replicaset.empty() && iequals(kind, "ReplicaSet")) {
-            pod.owner_replicaset = std::move(name);
+        OwnerReference ref;
+        NMID_PODS_TRY(opt_string(owner, "apiVersion", path + ".apiVersion", ref.api_version));
+        NMID_PODS_TRY(opt_string(owner, "kind", path + ".kind", ref.kind));
+        NMID_PODS_TRY(opt_string(owner, "name", path + ".name", ref.name));
+        if (const Json* controller = field(owner, "controller")) {
+            if (!controller->is_boolean()) {
+                return fail(path + ".controller", expected("boolean", *controller));
+            }
+            ref.controller = controller->get<bool>();
         }
+        // Kept as written: what counts (the MIC exception wants the controller, an apps/v1
+        // ReplicaSet, exact case) is the resolver's decision.
+        pod.owners.push_back(std::move(ref));
     }
     return {};
 }
