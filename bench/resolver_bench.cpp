@@ -130,7 +130,7 @@ PodInfo pod(const std::string& binding_label, const std::string& name = "pod-10"
                 {"app.kubernetes.io/name", "checkout"},
                 {"pod-template-hash", "5f7d8c9b6"},
                 {"version", "v3"}};
-    p.owner_replicaset = "checkout-5f7d8c9b6";
+    p.owners = {{"apps/v1", "ReplicaSet", "checkout-5f7d8c9b6", true}};
     p.ips = {"10.244.1.17"};
     return p;
 }

@@ -14,6 +14,8 @@ constexpr std::string_view kBindingLabel = "aadpodidbinding";
 constexpr std::string_view kBehaviorAnnotation = "aadpodidentity.k8s.io/Behavior";
 constexpr std::string_view kBehaviorNamespaced = "namespaced";
 constexpr std::string_view kMicReplicaSetPrefix = "mic-";
+constexpr std::string_view kMicOwnerApiVersion = "apps/v1";
+constexpr std::string_view kMicOwnerKind = "ReplicaSet";
 constexpr std::string_view kStateCreated = "Created";
 constexpr std::string_view kStateAssigned = "Assigned";
 
@@ -101,10 +103,29 @@ Decision denied(DenyReason reason) {
 }
 
 bool is_mic(const PodInfo& pod, const IdentitySettings& settings) {
-    // NMI matched the ReplicaSet name with `^mic-*` ("mic" then any number of '-'), which
-    // also excepts a `microservice-...` Deployment in that namespace. nmid requires "mic-".
-    return iequals(pod.namespace_name, settings.mic_namespace) &&
-           pod.owner_replicaset.starts_with(kMicReplicaSetPrefix);
+    // MIC only runs beside standard mode (managed mode has no MIC to exempt). NMI took any
+    // ownerReference of kind "replicaset" in any case, controller or not, of any apiVersion:
+    // a pod in the MIC namespace could name a made-up owner `mic-x` and be passed through to
+    // IMDS as the node. Here only the controller reference counts (the API server allows one;
+    // a second is treated as forged) and it must be exactly an apps/v1 ReplicaSet.
+    // NMI matched the name with `^mic-*` ("mic" then any number of '-'), which also excepts a
+    // `microservice-...` Deployment in that namespace. nmid requires "mic-".
+    if (settings.mode != OperationMode::standard ||
+        !iequals(pod.namespace_name, settings.mic_namespace)) {
+        return false;
+    }
+    const OwnerReference* controller = nullptr;
+    for (const OwnerReference& owner : pod.owners) {
+        if (!owner.controller) {
+            continue;
+        }
+        if (controller != nullptr) {
+            return false;
+        }
+        controller = &owner;
+    }
+    return controller != nullptr && controller->api_version == kMicOwnerApiVersion &&
+           controller->kind == kMicOwnerKind && controller->name.starts_with(kMicReplicaSetPrefix);
 }
 
 bool is_namespaced_identity(const AzureIdentity& id) {

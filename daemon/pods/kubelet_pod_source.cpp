@@ -63,7 +63,9 @@ asio::awaitable<Result<std::shared_ptr<const PodList>>> KubeletPodSource::list(
         std::string why =
             "HTTP " + std::to_string(response->status) + ": " + excerpt(response->body);
         if (response->status == 401 || response->status == 403) {
-            why += " (nmid's service account needs get on nodes/proxy, or nodes/pods)";
+            why +=
+                " (nmid's service account needs get on nodes/pods; kubelets before 1.33 check "
+                "nodes/proxy only: deploy/optional/nodes-proxy-rbac.yaml)";
         }
         co_return failed(Errc::pod_source_failed, std::move(why));
     }

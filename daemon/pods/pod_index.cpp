@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -13,124 +12,28 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cstring>
 #include <exception>
 #include <optional>
-#include <unordered_map>
 #include <utility>
 
+#include "pod_snapshot.hpp"
+#include "read_flight.hpp"
+
 namespace nmid {
+
+using pods_detail::build_snapshot;
+using pods_detail::cancelled;
+using pods_detail::Flight;
+using pods_detail::IpKey;
+using pods_detail::name_key;
+using pods_detail::Snapshot;
+using pods_detail::to_key;
+using pods_detail::wait_done;
+
 namespace {
 
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
-
-// IPv4 is keyed in its IPv4-mapped IPv6 form, so `::ffff:a.b.c.d` and `a.b.c.d` are one key.
-using IpKey = std::array<unsigned char, 16>;
-
-struct IpKeyHash {
-    std::size_t operator()(const IpKey& key) const noexcept {
-        std::uint64_t hi = 0;
-        std::uint64_t lo = 0;
-        std::memcpy(&hi, key.data(), sizeof hi);
-        std::memcpy(&lo, key.data() + sizeof hi, sizeof lo);
-        // Pod IPs differ in the low bytes; one multiply spreads them over the buckets.
-        return static_cast<std::size_t>((hi * 0x9E3779B97F4A7C15ULL) ^ lo) * 0xC2B2AE3D27D4EB4FULL;
-    }
-};
-
-IpKey to_key(const asio::ip::address& ip) {
-    if (ip.is_v4()) {
-        return asio::ip::make_address_v6(asio::ip::v4_mapped, ip.to_v4()).to_bytes();
-    }
-    return ip.to_v6().to_bytes();  // scope id dropped: pod IPs carry none
-}
-
-bool live(const PodInfo& pod) {
-    return pod.phase.empty() || pod.phase == "Pending" || pod.phase == "Running";
-}
-
-bool indexable(const PodInfo& pod) {
-    return !pod.host_network && live(pod);
-}
-
-bool same_pod(const PodInfo& a, const PodInfo& b) {
-    return a.namespace_name == b.namespace_name && a.name == b.name && a.uid == b.uid;
-}
-
-struct Snapshot {
-    std::shared_ptr<const PodList> list;
-    std::size_t indexed_pods = 0;
-    /// A null pointer marks an IP claimed by several pods.
-    std::unordered_map<IpKey, PodInfoPtr, IpKeyHash> by_ip;
-    /// "namespace/name" of every Pending or Running pod (hostNetwork ones too: /host/token
-    /// names the pod instead of trusting an address).
-    std::unordered_map<std::string, PodInfoPtr> by_name;
-};
-
-std::string name_key(std::string_view ns, std::string_view name) {
-    std::string key;
-    key.reserve(ns.size() + name.size() + 1);
-    key.append(ns).append("/").append(name);
-    return key;
-}
-
-std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const PodList> list) {
-    auto snapshot = std::make_shared<Snapshot>();
-    snapshot->list = std::move(list);
-    snapshot->by_ip.reserve(snapshot->list->pods.size() * 2);
-    for (const PodInfo& pod : snapshot->list->pods) {
-        if (live(pod)) {
-            snapshot->by_name.insert_or_assign(name_key(pod.namespace_name, pod.name),
-                                               PodInfoPtr{snapshot->list, &pod});
-        }
-        if (!indexable(pod)) {
-            continue;
-        }
-        // Aliasing pointer: each PodInfoPtr keeps the whole list alive, no per-pod allocation.
-        PodInfoPtr ptr{snapshot->list, &pod};
-        bool indexed = false;
-        for (const std::string& text : pod.ips) {
-            boost::system::error_code ec;
-            const auto addr = asio::ip::make_address(text, ec);
-            if (ec) {
-                continue;  // parse_pod_list validates IPs; other sources may not
-            }
-            indexed = true;
-            auto [it, inserted] = snapshot->by_ip.try_emplace(to_key(addr), ptr);
-            if (!inserted && it->second && !same_pod(*it->second, pod)) {
-                it->second = nullptr;
-            }
-        }
-        if (indexed) {
-            ++snapshot->indexed_pods;
-        }
-    }
-    return snapshot;
-}
-
-/// One read of the source, planned or in progress, shared by everyone waiting for it.
-struct Flight {
-    explicit Flight(const asio::any_io_executor& executor)
-        : done(executor, asio::steady_timer::time_point::max()) {}
-    asio::steady_timer done;  ///< condition variable: cancelled when the read completes
-    std::uint64_t seq = 0;    ///< read number, set when the read starts (0: not started)
-    bool finished = false;
-    Result<void> result;
-};
-
-// Completes when the flight finishes or the awaiting coroutine is cancelled. The check and
-// the wait start happen without a suspension in between, so a completion is never missed.
-asio::awaitable<void> wait_done(std::shared_ptr<Flight> flight) {
-    if (!flight->finished) {
-        co_await flight->done.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-}
-
-asio::awaitable<bool> cancelled() {
-    const auto state = co_await asio::this_coro::cancellation_state;
-    co_return state.cancelled() != asio::cancellation_type::none;
-}
 
 constexpr auto kRepeatWarningEvery = std::chrono::seconds{60};
 

@@ -41,6 +41,11 @@ def manifest_files():
     return sorted(glob.glob(os.path.join(DEPLOY, "*.yaml")))
 
 
+def optional_files():
+    """deploy/optional/*.yaml: objects applied by hand, only where their comment says."""
+    return sorted(glob.glob(os.path.join(DEPLOY, "optional", "*.yaml")))
+
+
 def example_files():
     return sorted(glob.glob(os.path.join(DEPLOY, "example", "*.yaml")))
 

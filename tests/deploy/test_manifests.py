@@ -81,11 +81,13 @@ class Manifests(unittest.TestCase):
         read = ("get", "list", "watch")
         aad = "aadpodidentity.k8s.io"
         expected = {("", "pods", v) for v in read}
-        expected |= {("", "nodes/proxy", "get"), ("", "secrets", "get")}
+        expected |= {("", "nodes/pods", "get"), ("", "secrets", "get")}
         expected |= {(aad, r, v) for v in read
                      for r in ("azureidentities", "azureidentitybindings",
                                "azurepodidentityexceptions", "azureassignedidentities")}
         self.assertEqual(granted, expected)
+        # KEP-2862: nodes/proxy reaches the kubelet's exec endpoints; never by default.
+        self.assertNotIn(("", "nodes/proxy", "get"), granted)
         # No other Role or ClusterRole sneaks in more.
         kinds = [o["kind"] for _, o in self.objects]
         self.assertEqual(kinds.count("ClusterRole"), 1)
@@ -98,6 +100,36 @@ class Manifests(unittest.TestCase):
         self.assertEqual(binding["subjects"], [{
             "kind": "ServiceAccount", "name": account["metadata"]["name"],
             "namespace": account["metadata"]["namespace"]}])
+
+    def test_optional_nodes_proxy_role_is_separate_and_explained(self):
+        # deploy/*.yaml (the default install) never grants nodes/proxy; deploy/optional/ holds
+        # it for clusters older than 1.33, in a role and binding of its own.
+        for path, obj in self.objects:
+            for rule in obj.get("rules", []):
+                self.assertNotIn("nodes/proxy", rule.get("resources", []), path)
+        paths = d.optional_files()
+        self.assertEqual([os.path.basename(p) for p in paths], ["nodes-proxy-rbac.yaml"])
+        objects = d.all_objects(paths)
+        self.assertEqual(sorted(o["kind"] for _, o in objects),
+                         ["ClusterRole", "ClusterRoleBinding"])
+        role = d.find(objects, "ClusterRole")
+        self.assertNotEqual(role["metadata"]["name"], "nmid")
+        self.assertEqual(role["rules"], [{"apiGroups": [""], "resources": ["nodes/proxy"],
+                                          "verbs": ["get"]}])
+        binding = d.find(objects, "ClusterRoleBinding")
+        self.assertNotEqual(binding["metadata"]["name"], "nmid")
+        self.assertEqual(binding["roleRef"], {"apiGroup": "rbac.authorization.k8s.io",
+                                              "kind": "ClusterRole",
+                                              "name": role["metadata"]["name"]})
+        account = d.find(self.objects, "ServiceAccount")
+        self.assertEqual(binding["subjects"], [{
+            "kind": "ServiceAccount", "name": account["metadata"]["name"],
+            "namespace": account["metadata"]["namespace"]}])
+        # The file says what it exposes and for which clusters.
+        with open(paths[0], encoding="utf-8") as f:
+            text = f.read()
+        for needle in ("1.33", "KEP-2862", "exec", "nodes/pods", "--pod-source=apiserver"):
+            self.assertIn(needle, text)
 
     def test_daemonset(self):
         ds = d.find(self.objects, "DaemonSet")

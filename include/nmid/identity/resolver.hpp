@@ -49,12 +49,16 @@ struct Decision {
 /// namespace. Standard mode: AzureAssignedIdentity objects for the pod (states "" and
 /// `Assigned` usable; `Created` only is `assignment_pending`), filtered to the pod's namespace
 /// when `force_namespaced` or the identity's `aadpodidentity.k8s.io/Behavior: namespaced`.
-/// Exceptions (both modes, checked first): any exception in the pod's namespace with any
-/// `podLabels` entry equal, case-insensitively, to the pod's label of that key; and NMI's MIC
-/// short-circuit (namespace == mic_namespace case-insensitively and ReplicaSet name starting
-/// with "mic-"). Selection: client_id exact, else resource id exact (case-insensitive ARM
-/// comparison), else object id exact; with none named, the candidate whose (namespace, name)
-/// sorts first, so the choice is deterministic and documented.
+/// Exceptions (checked first): in both modes, any exception in the pod's namespace with any
+/// `podLabels` entry equal, case-insensitively, to the pod's label of that key; in standard
+/// mode only, MIC itself: a pod whose namespace equals mic_namespace case-insensitively and
+/// whose one controller owner reference (`controller: true`) is exactly apiVersion `apps/v1`,
+/// kind `ReplicaSet` (case-sensitive), name starting with "mic-". Other owner references,
+/// a second controller, another kind, case or apiVersion never make a pod MIC (NMI took any
+/// ownerReference of kind replicaset in any case: forgeable by anyone creating pods there).
+/// Selection: client_id exact, else resource id exact (case-insensitive ARM comparison), else
+/// object id exact; with none named, the candidate whose (namespace, name) sorts first, so the
+/// choice is deterministic and documented.
 [[nodiscard]] Decision resolve(const PodInfo& pod, const CrdSnapshot& crds,
                                const TokenQuery& query, const IdentitySettings& settings);
 

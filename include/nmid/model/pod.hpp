@@ -1,11 +1,23 @@
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace nmid {
+
+/// One `metadata.ownerReferences` entry, as far as nmid reads it (fields as written: no case
+/// folding). Kubernetes lets at most one entry of a pod be the controller.
+struct OwnerReference {
+    std::string api_version;  ///< `apiVersion` ("apps/v1")
+    std::string kind;         ///< `kind` ("ReplicaSet")
+    std::string name;
+    bool controller = false;  ///< `controller: true`
+
+    friend bool operator==(const OwnerReference&, const OwnerReference&) = default;
+};
 
 /// What nmid knows about one pod on this node. Immutable once published.
 struct PodInfo {
@@ -14,11 +26,15 @@ struct PodInfo {
     std::string uid;
     std::string service_account;
     std::string phase;                          ///< Pending, Running, ... ("" when absent)
-    std::string owner_replicaset;               ///< first ownerReference of kind ReplicaSet
+    std::vector<OwnerReference> owners;         ///< metadata.ownerReferences, in order
     std::map<std::string, std::string> labels;  ///< sorted: deterministic iteration
     std::vector<std::string> ips;               ///< status.podIP then status.podIPs, deduplicated
     bool host_network = false;
     bool terminating = false;  ///< metadata.deletionTimestamp present
+    /// Entries of status.containerStatuses, and of those the ones whose `state.terminated` is
+    /// set (the container has exited). Init and ephemeral containers are not counted.
+    std::size_t container_statuses = 0;
+    std::size_t containers_terminated = 0;
 
     friend bool operator==(const PodInfo&, const PodInfo&) = default;
 };

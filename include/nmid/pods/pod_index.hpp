@@ -19,8 +19,8 @@ namespace nmid {
 
 /// Counters for metrics and /readyz. Read with relaxed ordering (exact under one I/O thread).
 struct PodIndexStats {
-    /// Pods in the index: Pending/Running, not hostNetwork, with an IP (terminal pods and
-    /// hostNetwork pods of the list are not counted).
+    /// Pods in the index: indexed_by_ip() (pod_eligibility.hpp) and with an IP (terminal,
+    /// terminated-while-terminating and hostNetwork pods of the list are not counted).
     std::size_t pods = 0;
     std::size_t ips = 0;                 ///< IPs in the index (ambiguous ones included)
     std::uint64_t refreshes = 0;         ///< successful source reads
@@ -42,9 +42,11 @@ struct PodIndexStats {
 
 /// IP -> pod for the pods of this node, fed by a PodSource.
 ///
-/// Only Pending or Running pods (phase absent counts as Pending) that are not hostNetwork
-/// are indexed. An IP claimed by two or more indexed pods is ambiguous and never resolved.
-/// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are looked up as IPv4.
+/// Only pods indexed_by_ip() are indexed (pod_eligibility.hpp: Pending or Running, phase
+/// absent counting as Pending; not hostNetwork; not terminating with every container
+/// terminated, whose IP may already be a new pod's). An IP claimed by two or more indexed pods is
+/// ambiguous and never resolved. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are looked up as
+/// IPv4.
 ///
 /// The index is an immutable snapshot published atomically: find() is a hash lookup from any
 /// thread. Reads of the source are coalesced: at most one is in flight, misses share it, and
@@ -75,7 +77,7 @@ public:
     /// Errors: Errc::pod_not_found, Errc::pod_ip_ambiguous.
     [[nodiscard]] Result<PodInfoPtr> find(const boost::asio::ip::address& ip) const;
 
-    /// The Pending or Running pod `namespace_name/name` in the current snapshot (hostNetwork
+    /// The pod `namespace_name/name` in the current snapshot if answered_for() (hostNetwork
     /// pods included), for `/host/token`, which names the pod. Thread-safe.
     /// Errors: Errc::pod_not_found.
     [[nodiscard]] Result<PodInfoPtr> find_by_name(std::string_view namespace_name,

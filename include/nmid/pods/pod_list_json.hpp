@@ -15,8 +15,9 @@ namespace nmid {
 /// Only the fields nmid uses are kept; everything else (containers, env, managedFields, ...)
 /// is skipped while lexing, so no document tree is built for it. Per item:
 /// metadata.{namespace (absent: "default"), name (required), uid, labels, deletionTimestamp,
-/// ownerReferences}, spec.{serviceAccountName, else serviceAccount, hostNetwork},
-/// status.{phase, podIP, podIPs (objects `{"ip":..}` or plain strings)}. IPs are stored in
+/// ownerReferences[].{apiVersion, kind, name, controller}}, spec.{serviceAccountName, else
+/// serviceAccount, hostNetwork}, status.{phase, podIP, podIPs (objects `{"ip":..}` or plain
+/// strings), containerStatuses[].state.terminated (counted, not kept)}. IPs are stored in
 /// canonical text (IPv4-mapped IPv6 as IPv4), podIP first, deduplicated. JSON `null` counts
 /// as absent. Items of a `List` whose `kind` is not `Pod` are skipped.
 ///

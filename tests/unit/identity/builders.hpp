@@ -66,12 +66,12 @@ inline AzureAssignedIdentity assigned(std::string pod_ns, std::string pod_name, 
 }
 
 inline PodInfo pod(std::string ns, std::string name, Labels labels = {},
-                   std::string owner_replicaset = {}) {
+                   std::vector<OwnerReference> owners = {}) {
     PodInfo p;
     p.namespace_name = std::move(ns);
     p.name = std::move(name);
     p.labels = std::move(labels);
-    p.owner_replicaset = std::move(owner_replicaset);
+    p.owners = std::move(owners);
     p.phase = "Running";
     p.ips = {"10.0.0.10"};
     return p;

@@ -361,39 +361,130 @@ TEST(Resolver, ExceptionsApplyInStandardModeToo) {
               "excepted");
 }
 
-TEST(Resolver, MicShortCircuitTable) {
+OwnerReference owner(std::string api_version, std::string kind, std::string name, bool controller) {
+    return {std::move(api_version), std::move(kind), std::move(name), controller};
+}
+
+// Issue 11, finding 4: the MIC exception (a pass-through to IMDS as the node) only for MIC
+// itself: standard mode, the MIC namespace, and the controller owner reference exactly an
+// apps/v1 ReplicaSet named mic-... Every forged variant is an ordinary pod (denied here).
+TEST(Resolver, MicExceptionTable) {
     const CrdSnapshot crds = managed_snapshot();
+    const OwnerReference mic = owner("apps/v1", "ReplicaSet", "mic-5d8c9b7f9", true);
     struct MicCase {
         const char* name;
+        std::vector<OwnerReference> owners;
         const char* ns;
-        const char* replicaset;
         const char* mic_namespace;
-        const char* expected;
+        OperationMode mode;
+        bool excepted;
     };
+    const auto standard_mode = OperationMode::standard;
     const std::vector<MicCase> cases = {
-        {"MIC in the MIC namespace", "default", "mic-5d8c9b7f9", "default", "excepted"},
-        {"namespace compared case-insensitively", "default", "mic-5d8c9b7f9", "DEFAULT",
-         "excepted"},
-        {"custom MIC namespace", "kube-system", "mic-abc", "kube-system", "excepted"},
-        {"NMI's ^mic-* also matched microservice; nmid does not", "default", "microservice-6f7d9",
-         "default", "denied no_binding_label"},
-        {"bare mic", "default", "mic", "default", "denied no_binding_label"},
-        {"prefix is case-sensitive", "default", "MIC-abc", "default", "denied no_binding_label"},
-        {"MIC name in another namespace", "apps", "mic-5d8c9b7f9", "default",
-         "denied no_binding_label"},
-        {"no ReplicaSet", "default", "", "default", "denied no_binding_label"},
+        {"MIC in the MIC namespace", {mic}, "default", "default", standard_mode, true},
+        {"namespace compared case-insensitively", {mic}, "default", "DEFAULT", standard_mode, true},
+        {"custom MIC namespace", {mic}, "kube-system", "kube-system", standard_mode, true},
+        {"controller among other owners",
+         {owner("v1", "ConfigMap", "cm", false), mic},
+         "default",
+         "default",
+         standard_mode,
+         true},
+        {"managed mode has no MIC", {mic}, "default", "default", OperationMode::managed, false},
+        {"other namespace", {mic}, "apps", "default", standard_mode, false},
+        {"kind in lower case",
+         {owner("apps/v1", "replicaset", "mic-5d8c9b7f9", true)},
+         "default",
+         "default",
+         standard_mode,
+         false},
+        {"kind in upper case",
+         {owner("apps/v1", "REPLICASET", "mic-5d8c9b7f9", true)},
+         "default",
+         "default",
+         standard_mode,
+         false},
+        {"no controller flag",
+         {owner("apps/v1", "ReplicaSet", "mic-5d8c9b7f9", false)},
+         "default",
+         "default",
+         standard_mode,
+         false},
+        {"controller false beside another controller",
+         {owner("apps/v1", "ReplicaSet", "mic-5d8c9b7f9", false),
+          owner("apps/v1", "ReplicaSet", "web-1", true)},
+         "default",
+         "default",
+         standard_mode,
+         false},
+        {"no apiVersion",
+         {owner("", "ReplicaSet", "mic-5d8c9b7f9", true)},
+         "default",
+         "default",
+         standard_mode,
+         false},
+        {"wrong apiVersion",
+         {owner("extensions/v1beta1", "ReplicaSet", "mic-5d8c9b7f9", true)},
+         "default",
+         "default",
+         standard_mode,
+         false},
+        {"made-up API group",
+         {owner("evil.example.com/v1", "ReplicaSet", "mic-5d8c9b7f9", true)},
+         "default",
+         "default",
+         standard_mode,
+         false},
+        {"two controllers (the API server allows one)",
+         {mic, owner("apps/v1", "ReplicaSet", "mic-other", true)},
+         "default",
+         "default",
+         standard_mode,
+         false},
+        {"NMI's ^mic-* also matched microservice; nmid does not",
+         {owner("apps/v1", "ReplicaSet", "microservice-6f7d9", true)},
+         "default",
+         "default",
+         standard_mode,
+         false},
+        {"bare mic",
+         {owner("apps/v1", "ReplicaSet", "mic", true)},
+         "default",
+         "default",
+         standard_mode,
+         false},
+        {"name prefix is case-sensitive",
+         {owner("apps/v1", "ReplicaSet", "MIC-abc", true)},
+         "default",
+         "default",
+         standard_mode,
+         false},
+        {"another controller kind",
+         {owner("apps/v1", "StatefulSet", "mic-0", true)},
+         "default",
+         "default",
+         standard_mode,
+         false},
+        {"no owner", {}, "default", "default", standard_mode, false},
     };
     for (const auto& c : cases) {
         SCOPED_TRACE(c.name);
-        IdentitySettings settings = managed();
+        IdentitySettings settings = c.mode == OperationMode::managed ? managed() : standard();
         settings.mic_namespace = c.mic_namespace;
-        const PodInfo p = pod(c.ns, "mic-pod", {}, c.replicaset);
-        EXPECT_EQ(outcome(resolve(p, crds, {}, settings)), c.expected);
-        settings.mode = OperationMode::standard;
-        const bool excepted = std::string{c.expected} == "excepted";
-        EXPECT_EQ(resolve(p, crds, {}, settings).kind,
-                  excepted ? DecisionKind::excepted : DecisionKind::denied);
+        const PodInfo p = pod(c.ns, "mic-pod", {}, c.owners);
+        const Decision d = resolve(p, crds, {}, settings);
+        EXPECT_EQ(d.kind, c.excepted ? DecisionKind::excepted : DecisionKind::denied) << outcome(d);
     }
+}
+
+// AzurePodIdentityException matching is unchanged by the MIC rule: a forged MIC owner does not
+// stop an exception from matching, in either mode.
+TEST(Resolver, ExceptionsStillMatchPodsWithForgedMicOwners) {
+    const CrdSnapshot crds = exceptions_snapshot();
+    const PodInfo p = pod("apps", "p", {{"app", "legacy-tool"}},
+                          {owner("v1", "replicaset", "mic-forged", false)});
+    EXPECT_EQ(outcome(resolve(p, crds, {}, managed())), "excepted");
+    EXPECT_EQ(outcome(resolve(p, crds, {}, standard())), "excepted");
 }
 
 TEST(Resolver, EmptySnapshotDeniesEveryone) {

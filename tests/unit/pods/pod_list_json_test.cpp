@@ -28,6 +28,17 @@ PodList parse_ok(std::string_view json) {
 
 using Labels = std::map<std::string, std::string>;
 using Ips = std::vector<std::string>;
+using Owners = std::vector<OwnerReference>;
+
+// "kind/name" of every owner reference, in order, "*" after the controller's.
+std::string owner_text(const PodInfo& pod) {
+    std::string out;
+    for (const OwnerReference& o : pod.owners) {
+        out += out.empty() ? "" : ",";
+        out += o.kind + "/" + o.name + (o.controller ? "*" : "");
+    }
+    return out;
+}
 
 TEST(PodListJson, KubeletEmptyNodeHasNullItems) {
     const auto list = parse_ok(read_fixture("pods_kubelet_empty.json"));
@@ -44,7 +55,9 @@ TEST(PodListJson, KubeletPodListReadsTheFieldsNmidUses) {
     EXPECT_EQ(web.uid, "5f1c2b8e-8d0b-4c1f-9a44-2d6f0e3b7c11");
     EXPECT_EQ(web.service_account, "web-sa");
     EXPECT_EQ(web.phase, "Running");
-    EXPECT_EQ(web.owner_replicaset, "web-7d9f6c5b8");
+    EXPECT_EQ(web.owners, (Owners{{"apps/v1", "ReplicaSet", "web-7d9f6c5b8", true}}));
+    EXPECT_EQ(web.container_statuses, 1U);  // running
+    EXPECT_EQ(web.containers_terminated, 0U);
     EXPECT_EQ(web.labels, (Labels{{"aadpodidbinding", "kv-reader"},
                                   {"app", "web"},
                                   {"pod-template-hash", "7d9f6c5b8"}}));
@@ -54,17 +67,18 @@ TEST(PodListJson, KubeletPodListReadsTheFieldsNmidUses) {
 
     const PodInfo& proxy = list.pods[1];
     EXPECT_TRUE(proxy.host_network);
-    EXPECT_EQ(proxy.owner_replicaset, "");  // owned by a DaemonSet
+    EXPECT_EQ(proxy.owners, (Owners{{"apps/v1", "DaemonSet", "kube-proxy", true}}));
     EXPECT_EQ(proxy.ips, (Ips{"10.240.0.4"}));
 
     EXPECT_EQ(list.pods[2].phase, "Succeeded");
 
     const PodInfo& pending = list.pods[3];
     EXPECT_EQ(pending.phase, "Pending");
-    EXPECT_TRUE(pending.ips.empty());                      // no podIP yet
-    EXPECT_TRUE(pending.labels.empty());                   // labels absent
-    EXPECT_EQ(pending.service_account, "legacy-sa");       // spec.serviceAccount fallback
-    EXPECT_EQ(pending.owner_replicaset, "api-5b8c7d9f4");  // kind matched case-insensitively
+    EXPECT_TRUE(pending.ips.empty());                 // no podIP yet
+    EXPECT_TRUE(pending.labels.empty());              // labels absent
+    EXPECT_EQ(pending.service_account, "legacy-sa");  // spec.serviceAccount fallback
+    // Kept as written: no controller flag, lower-case kind, core apiVersion.
+    EXPECT_EQ(pending.owners, (Owners{{"v1", "replicaset", "api-5b8c7d9f4", false}}));
 
     const PodInfo& worker = list.pods[4];
     EXPECT_TRUE(worker.terminating);
@@ -82,7 +96,7 @@ TEST(PodListJson, KubectlListWithPodKinds) {
     EXPECT_EQ(list.pods[0].namespace_name, "team-a");
     EXPECT_EQ(list.pods[0].name, "demo-6f7c9d8b5-abcde");
     EXPECT_EQ(list.pods[0].labels.at("aadpodidbinding"), "reader");
-    EXPECT_EQ(list.pods[0].owner_replicaset, "demo-6f7c9d8b5");
+    EXPECT_EQ(list.pods[0].owners, (Owners{{"apps/v1", "ReplicaSet", "demo-6f7c9d8b5", true}}));
     EXPECT_EQ(list.pods[0].ips, (Ips{"10.244.0.12"}));
     EXPECT_EQ(list.pods[1].phase, "Failed");
     EXPECT_EQ(list.pods[1].ips, (Ips{"10.244.0.13"}));
@@ -132,7 +146,7 @@ TEST_P(PodListJsonAccepts, Parses) {
     }
     EXPECT_EQ(list.pods[0].namespace_name, c.ns);
     EXPECT_EQ(list.pods[0].ips, c.ips);
-    EXPECT_EQ(list.pods[0].owner_replicaset, c.owner);
+    EXPECT_EQ(owner_text(list.pods[0]), c.owner);
     EXPECT_EQ(list.pods[0].host_network, c.host_network);
 }
 
@@ -205,14 +219,16 @@ INSTANTIATE_TEST_SUITE_P(
                    {"10.0.0.4"},
                    "",
                    false},
-        AcceptCase{"FirstReplicaSetOwnerWins",
+        AcceptCase{"EveryOwnerKeptInOrderAsWritten",
                    kubelet_with(R"({"metadata":{"name":"a","namespace":"n","ownerReferences":[
-                     {"kind":"StatefulSet","name":"ss"},{"kind":"REPLICASET","name":"rs1"},
-                     {"kind":"ReplicaSet","name":"rs2"}]}})"),
+                     {"kind":"StatefulSet","name":"ss"},{"kind":"REPLICASET","name":"rs1",
+                     "controller":false},{"apiVersion":"apps/v1","kind":"ReplicaSet",
+                     "name":"rs2","controller":true,"uid":"u","blockOwnerDeletion":true},
+                     {"kind":"ReplicaSet","name":"rs3","controller":null}]}})"),
                    1,
                    "n",
                    {},
-                   "rs1",
+                   "StatefulSet/ss,REPLICASET/rs1,ReplicaSet/rs2*,ReplicaSet/rs3",
                    false},
         AcceptCase{"UnknownFieldsOfAnyTypeIgnored",
                    kubelet_with(R"({"weird":[1,{"x":null}],"metadata":{"name":"a",
@@ -296,6 +312,27 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{"OwnerReferenceKindNumber",
                    item_with(R"(,"ownerReferences":[{"kind":1,"name":"x"}])", "{}", "{}"),
                    "metadata.ownerReferences[0].kind: expected string"},
+        RejectCase{"OwnerReferenceControllerString",
+                   item_with(R"(,"ownerReferences":[{"kind":"ReplicaSet","name":"mic-1",
+                     "controller":"true"}])",
+                             "{}", "{}"),
+                   "metadata.ownerReferences[0].controller: expected boolean, got string"},
+        RejectCase{"OwnerReferenceApiVersionNumber",
+                   item_with(R"(,"ownerReferences":[{"apiVersion":1}])", "{}", "{}"),
+                   "metadata.ownerReferences[0].apiVersion: expected string"},
+        RejectCase{"ContainerStatusesObject",
+                   item_with("", "{}", R"({"containerStatuses":{"state":{}}})"),
+                   "status.containerStatuses: expected array, got object"},
+        RejectCase{"ContainerStatusNotObject",
+                   item_with("", "{}", R"({"containerStatuses":["running"]})"),
+                   "status.containerStatuses[0]: expected object, got string"},
+        RejectCase{"ContainerStateString",
+                   item_with("", "{}", R"({"containerStatuses":[{"state":"running"}]})"),
+                   "status.containerStatuses[0].state: expected object, got string"},
+        RejectCase{
+            "ContainerTerminatedBoolean",
+            item_with("", "{}", R"({"containerStatuses":[{},{"state":{"terminated":true}}]})"),
+            "status.containerStatuses[1].state.terminated: expected object, got boolean"},
         RejectCase{"SpecString", item_with("", R"("x")", "{}"), "spec: expected object"},
         RejectCase{"ServiceAccountNumber", item_with("", R"({"serviceAccountName":1})", "{}"),
                    "spec.serviceAccountName: expected string"},
