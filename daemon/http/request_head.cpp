@@ -12,6 +12,29 @@ namespace nmid::http::detail {
 
 using boost::system::error_code;
 
+void TransferCodings::add(std::string_view value) noexcept {
+    ++fields_;
+    while (!value.empty()) {
+        const std::size_t comma = value.find(',');
+        std::string_view element = value.substr(0, comma);
+        value.remove_prefix(comma == std::string_view::npos ? value.size() : comma + 1);
+        while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) {
+            element.remove_prefix(1);
+        }
+        while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) {
+            element.remove_suffix(1);
+        }
+        if (element.empty()) {
+            continue;
+        }
+        if (iequals(element, "chunked")) {
+            ++chunked_;
+        } else {
+            ++other_;
+        }
+    }
+}
+
 void RequestParser::on_request_impl(bhttp::verb method, beast::string_view method_str,
                                     beast::string_view target, int version, error_code& ec) {
     data_.verb = method;
@@ -27,6 +50,15 @@ void RequestParser::on_response_impl(int, beast::string_view, int, error_code& e
 
 void RequestParser::on_field_impl(bhttp::field name, beast::string_view name_string,
                                   beast::string_view value, error_code& ec) {
+    ec = {};
+    if (header_done_) {
+        return;  // a trailer: dropped, never a request field
+    }
+    if (name == bhttp::field::transfer_encoding) {
+        codings_.add({value.data(), value.size()});
+    } else if (name == bhttp::field::content_length) {
+        content_length_ = true;
+    }
     const RequestData::Span n = data_.add(name_string);
     data_.fields.push_back({n, data_.add(value)});
     if (name == bhttp::field::host) {
@@ -35,11 +67,14 @@ void RequestParser::on_field_impl(bhttp::field name, beast::string_view name_str
         data_.seen_expect = true;
         data_.expects_continue = iequals(value, "100-continue");
     }
-    ec = {};
 }
 
 void RequestParser::on_header_impl(error_code& ec) {
     ec = {};
+    header_done_ = true;
+    if (codings_.present() && (!codings_.only_chunked() || content_length_)) {
+        ec = bhttp::error::bad_transfer_encoding;
+    }
 }
 
 void RequestParser::on_body_init_impl(const boost::optional<std::uint64_t>& length,

@@ -68,8 +68,32 @@ struct RequestData {
     }
 };
 
+/// The transfer codings of a request's Transfer-Encoding fields, all of them in wire order
+/// (RFC 9112 6.1). The only framing nmid accepts is exactly one coding, `chunked` (any case, no
+/// parameters): anything else (an unknown coding such as `xchunked` or `gzip`, `chunked` twice
+/// or not last, an empty value) leaves the body length unknown, which RFC 9112 6.3 answers
+/// with 400 and close. Empty list elements (`chunked, `) are ignored as RFC 9110 5.6.1 says.
+/// Pure.
+class TransferCodings {
+public:
+    /// One Transfer-Encoding field's value.
+    void add(std::string_view value) noexcept;
+    /// Whether a Transfer-Encoding field was seen.
+    [[nodiscard]] bool present() const noexcept { return fields_ != 0; }
+    /// Exactly one coding, `chunked`.
+    [[nodiscard]] bool only_chunked() const noexcept { return chunked_ == 1 && other_ == 0; }
+
+private:
+    unsigned fields_ = 0;
+    unsigned chunked_ = 0;
+    unsigned other_ = 0;
+};
+
 /// Beast's HTTP/1 request parser (limits, framing, chunked bodies) writing into RequestData
-/// instead of a message object. One per request, as Beast requires.
+/// instead of a message object. One per request, as Beast requires. Stricter than Beast on
+/// framing: a Transfer-Encoding other than TransferCodings::only_chunked(), or one together
+/// with Content-Length, fails with bhttp::error::bad_transfer_encoding; chunked trailer fields
+/// are read and dropped (they never become request fields).
 class RequestParser final : public bhttp::basic_parser<true> {
 public:
     explicit RequestParser(RequestData& data) : data_(data) { data_.clear(); }
@@ -90,6 +114,9 @@ private:
     void on_finish_impl(error_code& ec) override;
 
     RequestData& data_;
+    TransferCodings codings_;
+    bool content_length_ = false;
+    bool header_done_ = false;  ///< fields after the header are chunked trailers
 };
 
 /// The common request in a fraction of Beast's cost: a complete head in `in` that uses only
