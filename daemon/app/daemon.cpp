@@ -32,6 +32,7 @@
 #include "nmid/crd/api_server_source.hpp"
 #include "nmid/crd/crd_file_source.hpp"
 #include "nmid/crd/crd_store.hpp"
+#include "nmid/crd/identity_validation.hpp"
 #include "nmid/handlers/admin_handler.hpp"
 #include "nmid/handlers/nmi_handler.hpp"
 #include "nmid/http/server.hpp"
@@ -91,6 +92,16 @@ bool pods_from_api_server(const config::Config& c) {
 bool pods_from_kubelet(const config::Config& c) {
     return c.pods.pods_file.empty() && c.pods.source != "apiserver";
 }
+// Issue 11: what --allow-cross-namespace-secrets and --aad-authority-allowlist allow.
+IdentityPolicy identity_policy(const CrdSettings& settings) {
+    std::string error;
+    auto policy = make_identity_policy(settings, &error);
+    if (!policy) {
+        throw StartupError("--aad-authority-allowlist: " + error);
+    }
+    return std::move(*policy);
+}
+
 bool crds_from_api_server(const config::Config& c) {
     return c.crds.crds_file.empty();
 }
@@ -586,7 +597,7 @@ struct Daemon::Impl {
     PodIndex pods;
     ApiServerCrdSource* api_crd_source = nullptr;
     std::unique_ptr<CrdSource> crd_source;
-    CrdStore crd_store;
+    CrdStore crd_store{identity_policy(config.crds)};
     iptables::ProcessCommandRunner command_runner;
     std::optional<iptables::Reconciler> reconciler;
     handlers::NmiHandler handler;
