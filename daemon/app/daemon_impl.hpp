@@ -121,7 +121,7 @@ struct Daemon::Impl {
     PodIndex pods;
     ApiServerCrdSource* api_crd_source = nullptr;
     std::unique_ptr<CrdSource> crd_source;
-    CrdStore crd_store;
+    CrdStore crd_store{identity_policy(config.crds)};
     iptables::ProcessCommandRunner command_runner;
     std::optional<iptables::Reconciler> reconciler;
     handlers::NmiHandler handler;

@@ -18,6 +18,14 @@ bool pods_from_kubelet(const config::Config& c) {
 bool crds_from_api_server(const config::Config& c) {
     return c.crds.crds_file.empty();
 }
+IdentityPolicy identity_policy(const CrdSettings& settings) {
+    std::string error;
+    auto policy = make_identity_policy(settings, &error);
+    if (!policy) {
+        throw StartupError("--aad-authority-allowlist: " + error);
+    }
+    return std::move(*policy);
+}
 
 namespace {
 

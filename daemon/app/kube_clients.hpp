@@ -8,6 +8,7 @@
 
 #include "nmid/config/config.hpp"
 #include "nmid/core/clock.hpp"
+#include "nmid/crd/identity_validation.hpp"
 #include "nmid/kube/config.hpp"
 #include "nmid/kube/transport.hpp"
 
@@ -23,6 +24,10 @@ struct StartupError : std::runtime_error {
 bool pods_from_api_server(const config::Config& c);
 bool pods_from_kubelet(const config::Config& c);
 bool crds_from_api_server(const config::Config& c);
+
+/// What --allow-cross-namespace-secrets and --aad-authority-allowlist allow (issue 11);
+/// throws StartupError on a malformed allowlist.
+IdentityPolicy identity_policy(const CrdSettings& settings);
 
 /// The connection to the API server and the kubelet, built once at start-up. Every part is
 /// optional: standalone mode (both files) needs none of them, and then an API server is

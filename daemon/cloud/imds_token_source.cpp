@@ -13,11 +13,16 @@ namespace {
 // Keys in sorted order, as adal sends them (reference nmi-behaviour 6.1).
 constexpr std::string_view kTokenTarget = "/metadata/identity/oauth2/token?api-version=2018-02-01";
 
+// Names the identity by client_id, else by msi_res_id. The caller made sure one is set: a
+// request naming neither would get the VM's system-assigned identity.
 std::string token_target(const TokenRequest& request) {
     std::string target{kTokenTarget};
     if (!request.identity.client_id.empty()) {
         target += "&client_id=";
         target += net::percent_encode(request.identity.client_id);
+    } else {
+        target += "&msi_res_id=";
+        target += net::percent_encode(request.identity.resource_id);
     }
     target += "&resource=";
     target += net::percent_encode(request.resource);
@@ -34,6 +39,12 @@ boost::asio::awaitable<FetchResult> ImdsTokenSource::fetch(const TokenRequest& r
     // Service principals (types 1 and 2) are fetched from AAD, not IMDS.
     if (request.identity.type != 0) {
         co_return detail::fetch_error(Errc::identity_unsupported);
+    }
+    // Never the node's identity for a pod (design.md section 3): IMDS answers a request that
+    // names no identity with the VM's system-assigned one.
+    if (request.identity.client_id.empty() && request.identity.resource_id.empty()) {
+        co_return detail::fetch_error(Errc::identity_unsupported, 0,
+                                      "the identity has neither a client ID nor a resource ID");
     }
     net::ClientRequest req;
     req.target = token_target(request);

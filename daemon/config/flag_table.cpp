@@ -323,6 +323,22 @@ const std::array kFlags{
          .help = "never map an IP to a pod from a pod read older than this (0: no bound)",
          .target = [](ParseState& s) -> Target { return &s.config.pods.freshness; },
          .min = 0},
+
+    // Issue 11: identity validation.
+    Flag{.name = "allow-cross-namespace-secrets", .group = FlagGroup::kubernetes,
+         .format = Format::boolean,
+         .help = "let a service-principal AzureIdentity name a Secret in another namespace; "
+                 "exists only for NMI compatibility: whoever may write an AzureIdentity can then "
+                 "have nmid read any Secret nmid may read and send it to an Azure AD endpoint",
+         .target = [](ParseState& s) -> Target {
+             return &s.config.crds.allow_cross_namespace_secrets;
+         }},
+    Flag{.name = "aad-authority-allowlist", .group = FlagGroup::kubernetes,
+         .value_name = "HOST[:PORT],...",
+         .help = "hosts an AzureIdentity adEndpoint may name besides the Azure AD authorities "
+                 "(login.microsoftonline.com, .us, login.chinacloudapi.cn, "
+                 "login.partner.microsoftonline.cn); https only; no port: any port",
+         .target = [](ParseState& s) -> Target { return &s.config.crds.aad_authority_allowlist; }},
 };
 // clang-format on
 #pragma GCC diagnostic pop

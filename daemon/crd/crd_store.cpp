@@ -1,5 +1,7 @@
 #include "nmid/crd/crd_store.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -21,7 +23,10 @@ struct CrdStore::Waiter {
     asio::steady_timer timer;
 };
 
-CrdStore::CrdStore() : snapshot_(std::make_shared<const CrdSnapshot>()) {}
+CrdStore::CrdStore(IdentityPolicy policy)
+    : policy_(std::move(policy)),
+      snapshot_(std::make_shared<const CrdSnapshot>()),
+      rejections_(std::make_shared<const std::vector<RejectedIdentity>>()) {}
 
 CrdSnapshotPtr CrdStore::snapshot() const noexcept {
     return snapshot_.load(std::memory_order_acquire);
@@ -30,6 +35,30 @@ CrdSnapshotPtr CrdStore::snapshot() const noexcept {
 void CrdStore::publish(CrdSnapshotPtr snapshot) {
     if (snapshot == nullptr) {
         snapshot = std::make_shared<const CrdSnapshot>();
+    }
+    ScreenedSnapshot screened = screen_snapshot(*snapshot, policy_);
+    if (screened.kept) {
+        snapshot = std::make_shared<const CrdSnapshot>(std::move(*screened.kept));
+    }
+    auto rejected =
+        std::make_shared<const std::vector<RejectedIdentity>>(std::move(screened.rejected));
+    {
+        const std::lock_guard lock{publish_mutex_};
+        std::set<LoggedKey> now;
+        for (const RejectedIdentity& r : *rejected) {
+            LoggedKey key{r.kind, r.namespace_name, r.name, r.resource_version, r.rejection.reason};
+            if (!logged_.contains(key)) {
+                // Names and reasons only: an identity holds no secret, and the text never
+                // echoes adEndpoint (it may carry user info).
+                spdlog::warn("identity refused: {} {}/{} (resourceVersion {}): {}: {}", r.kind,
+                             r.namespace_name, r.name,
+                             r.resource_version.empty() ? "-" : r.resource_version,
+                             to_string(r.rejection.reason), r.rejection.text);
+            }
+            now.insert(std::move(key));
+        }
+        logged_ = std::move(now);
+        rejections_.store(std::move(rejected), std::memory_order_release);
     }
     snapshot_.store(std::move(snapshot), std::memory_order_release);
     // After the store: whoever sees the new generation also sees the new snapshot.
@@ -44,6 +73,18 @@ void CrdStore::publish(CrdSnapshotPtr snapshot) {
         // thread's strand.
         asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
     }
+}
+
+CrdStore::Rejections CrdStore::rejections() const noexcept {
+    return rejections_.load(std::memory_order_acquire);
+}
+
+std::array<std::size_t, kRejectReasonCount> CrdStore::rejection_counts() const {
+    std::array<std::size_t, kRejectReasonCount> counts{};
+    for (const RejectedIdentity& r : *rejections()) {
+        ++counts.at(static_cast<std::size_t>(r.rejection.reason));
+    }
+    return counts;
 }
 
 bool CrdStore::ready() const noexcept {

@@ -21,7 +21,9 @@ public:
     ImdsTokenSource(net::HttpClient& client, Clock& clock, std::string user_agent);
 
     /// One `GET /metadata/identity/oauth2/token?api-version=2018-02-01&client_id=..&resource=..`
-    /// with `Metadata: true` (client_id omitted when empty).
+    /// with `Metadata: true`; `msi_res_id=<resource_id>` instead of client_id when the client
+    /// ID is empty. An identity with neither is identity_unsupported and no request is sent
+    /// (IMDS would answer with the VM's system-assigned identity).
     /// Executor: any. Cancellation: per-operation (terminal) cancellation of the awaiting
     /// coroutine gives Errc::cancelled. Errors (FetchError::code):
     /// 200 with an unusable body: upstream_bad_payload; 429: upstream_throttled (retry_after

@@ -91,6 +91,12 @@ struct PodSettings {
 struct CrdSettings {
     std::string crds_file;        ///< --crds-file (standalone)
     Millis poll_interval{1'000};  ///< re-check the file this often
+    /// --allow-cross-namespace-secrets: a service-principal AzureIdentity may name a Secret in
+    /// another namespace (NMI compatibility; off by default).
+    bool allow_cross_namespace_secrets = false;
+    /// --aad-authority-allowlist: comma-separated `host[:port]` items allowed as adEndpoint
+    /// hosts besides the Azure AD authorities (syntax: nmid/crd/identity_validation.hpp).
+    std::string aad_authority_allowlist{};
 };
 
 enum class OperationMode { standard, managed };

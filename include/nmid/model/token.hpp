@@ -32,8 +32,8 @@ struct TokenIdentity {
     std::string identity_namespace;
     std::string identity_name;
     int type = 0;             ///< AzureIdentity spec.type
-    std::string client_id;    ///< spec.clientID: always what is sent upstream
-    std::string resource_id;  ///< informational (logs)
+    std::string client_id;    ///< spec.clientID: what is sent upstream when set
+    std::string resource_id;  ///< type 0: sent to IMDS as msi_res_id when client_id is empty
     std::string tenant_id;    ///< types 1 and 2
     std::string ad_endpoint;  ///< types 1 and 2
     SecretRef secret;         ///< types 1 and 2

@@ -112,12 +112,45 @@ TEST_F(ImdsTokenSourceTest, SendsTheRequestNmiSends) {
     EXPECT_EQ(got.body, "");
 }
 
-TEST_F(ImdsTokenSourceTest, OmitsEmptyClientIdAndEncodesResource) {
+TEST_F(ImdsTokenSourceTest, EncodesTheResource) {
     serve([](const FakeRequest&) { return answer(200, kTokenBody); });
-    ASSERT_TRUE(fetch(type0("", "api://my app/x?y=1&z")).has_value());
+    ASSERT_TRUE(fetch(type0("c1", "api://my app/x?y=1&z")).has_value());
+    EXPECT_EQ(server_->received()[0].target,
+              "/metadata/identity/oauth2/token?api-version=2018-02-01&client_id=c1"
+              "&resource=api%3A%2F%2Fmy%20app%2Fx%3Fy%3D1%26z");
+}
+
+TEST_F(ImdsTokenSourceTest, NamesAnIdentityWithoutClientIdByItsResourceId) {
+    serve([](const FakeRequest&) { return answer(200, kTokenBody); });
+    TokenRequest r = type0("", "https://vault.azure.net");
+    r.identity.resource_id =
+        "/subscriptions/s/resourcegroups/rg/providers/Microsoft.ManagedIdentity/"
+        "userAssignedIdentities/kv reader";
+    ASSERT_TRUE(fetch(r).has_value());
     EXPECT_EQ(server_->received()[0].target,
               "/metadata/identity/oauth2/token?api-version=2018-02-01"
-              "&resource=api%3A%2F%2Fmy%20app%2Fx%3Fy%3D1%26z");
+              "&msi_res_id=%2Fsubscriptions%2Fs%2Fresourcegroups%2Frg%2Fproviders%2F"
+              "Microsoft.ManagedIdentity%2FuserAssignedIdentities%2Fkv%20reader"
+              "&resource=https%3A%2F%2Fvault.azure.net");
+    // With a client ID, it alone names the identity (as NMI sends it).
+    r.identity.client_id = "c1";
+    ASSERT_TRUE(fetch(r).has_value());
+    EXPECT_EQ(server_->received()[1].target,
+              "/metadata/identity/oauth2/token?api-version=2018-02-01&client_id=c1"
+              "&resource=https%3A%2F%2Fvault.azure.net");
+}
+
+// Issue 11 finding 2: IMDS answers a token request naming no identity with the VM's
+// system-assigned identity. nmid refuses it without sending anything.
+TEST_F(ImdsTokenSourceTest, NeverSendsARequestThatNamesNoIdentity) {
+    serve([](const FakeRequest&) { return answer(200, kTokenBody); });
+    const auto r = fetch(type0("", "https://vault.azure.net"));
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code, Errc::identity_unsupported);
+    EXPECT_EQ(r.error().upstream_status, 0);
+    EXPECT_NE(r.error().upstream_body.find("neither a client ID nor a resource ID"),
+              std::string::npos);
+    EXPECT_EQ(server_->requests(), 0U);
 }
 
 TEST_F(ImdsTokenSourceTest, SuccessParsesTheToken) {

@@ -69,6 +69,8 @@ TEST(ConfigParse, NoArgumentsGiveNmiDefaults) {
     EXPECT_EQ(c.pods.poll_interval, 1s);
     EXPECT_EQ(c.pods.refresh_deadline, 2s);
     EXPECT_EQ(c.crds.poll_interval, 1s);
+    EXPECT_FALSE(c.crds.allow_cross_namespace_secrets);
+    EXPECT_EQ(c.crds.aad_authority_allowlist, "");
     EXPECT_EQ(c.upstream.user_agent, "nmid");  // app appends --custom-user-agent
     EXPECT_TRUE(result.warnings.empty());
     EXPECT_TRUE(result.error.empty());
@@ -276,6 +278,15 @@ std::vector<SetRow> set_rows() {
         {"pod-freshness",
          {"--pod-freshness=0"},
          [](const Config& c) { EXPECT_EQ(c.pods.freshness, 0ms); }},
+        // Issue 11: identity validation.
+        {"allow-cross-namespace-secrets",
+         {"--allow-cross-namespace-secrets"},
+         [](const Config& c) { EXPECT_TRUE(c.crds.allow_cross_namespace_secrets); }},
+        {"aad-authority-allowlist",
+         {"--aad-authority-allowlist=127.0.0.1:8443,login.contoso.example"},
+         [](const Config& c) {
+             EXPECT_EQ(c.crds.aad_authority_allowlist, "127.0.0.1:8443,login.contoso.example");
+         }},
     };
 }
 

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <vector>
 
+#include "log_capture.hpp"
 #include "support/manual_clock.hpp"
 
 namespace nmid {
@@ -22,6 +23,7 @@ namespace {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
+using test::LogCapture;
 
 constexpr auto kInterval = 1s;
 
@@ -63,35 +65,6 @@ void overwrite_in_place(const std::filesystem::path& path, const std::string& co
     std::ofstream out{path, std::ios::binary | std::ios::trunc};
     out << content;
 }
-
-// Captures spdlog's default logger for the test's lifetime.
-class LogCapture {
-public:
-    LogCapture() : previous_(spdlog::default_logger()) {
-        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_);
-        auto logger = std::make_shared<spdlog::logger>("capture", sink);
-        logger->set_pattern("%l %v");
-        spdlog::set_default_logger(logger);
-    }
-    ~LogCapture() { spdlog::set_default_logger(previous_); }
-    LogCapture(const LogCapture&) = delete;
-    LogCapture& operator=(const LogCapture&) = delete;
-
-    [[nodiscard]] std::vector<std::string> lines(std::string_view level) const {
-        std::vector<std::string> out;
-        std::istringstream in{stream_.str()};
-        for (std::string line; std::getline(in, line);) {
-            if (line.starts_with(level)) {
-                out.push_back(line);
-            }
-        }
-        return out;
-    }
-
-private:
-    std::shared_ptr<spdlog::logger> previous_;
-    std::ostringstream stream_;
-};
 
 class CrdFileSourceTest : public ::testing::Test {
 protected:

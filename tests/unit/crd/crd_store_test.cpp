@@ -7,8 +7,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <optional>
+#include <string>
 #include <thread>
 
+#include "log_capture.hpp"
 #include "support/manual_clock.hpp"
 
 namespace nmid {
@@ -18,6 +20,7 @@ CrdSnapshotPtr snapshot_with_identity(const std::string& name) {
     auto s = std::make_shared<CrdSnapshot>();
     s->identities.emplace_back();
     s->identities.back().meta.name = name;
+    s->identities.back().client_id = "client-" + name;
     return s;
 }
 
@@ -44,6 +47,109 @@ TEST(CrdStore, PublishReplacesSnapshotAndCountsGenerations) {
     EXPECT_EQ(store.snapshot()->identities.at(0).meta.name, "two");
     // A reader's snapshot stays valid and unchanged after a publish.
     EXPECT_EQ(held->identities.at(0).meta.name, "one");
+}
+
+AzureIdentity identity(const std::string& ns, const std::string& name, int type,
+                       const std::string& client_id, const std::string& rv = "1") {
+    AzureIdentity id;
+    id.meta.namespace_name = ns;
+    id.meta.name = name;
+    id.meta.resource_version = rv;
+    id.type = type;
+    id.client_id = client_id;
+    if (type != 0) {
+        id.tenant_id = "tenant";
+        id.client_password = {.namespace_name = ns, .name = name + "-secret"};
+    }
+    return id;
+}
+
+// Findings 2 and 3 of issue 11, whatever the source: an identity naming no identity (IMDS
+// would answer as the node) and one reading another namespace's Secret never reach a snapshot.
+TEST(CrdStore, PublishLeavesOutIdentitiesThatFailValidation) {
+    CrdStore store;
+    auto in = std::make_shared<CrdSnapshot>();
+    AzureIdentity thief = identity("team-b", "thief", 1, "c-thief");
+    thief.client_password.namespace_name = "team-a";
+    AzureIdentity plain_http = identity("team-b", "plain-http", 1, "c-http");
+    plain_http.ad_endpoint = "http://login.microsoftonline.com/";
+    in->identities = {identity("team-b", "good", 0, "c-good"),
+                      identity("team-b", "nameless", 0, ""), thief, plain_http};
+    store.publish(in);
+    const CrdSnapshotPtr s = store.snapshot();
+    ASSERT_EQ(s->identities.size(), 1U);
+    EXPECT_EQ(s->identities[0].meta.name, "good");
+    EXPECT_EQ(store.generation(), 1U);
+
+    const auto rejected = store.rejections();
+    ASSERT_EQ(rejected->size(), 3U);
+    EXPECT_EQ((*rejected)[0].name, "nameless");
+    EXPECT_EQ((*rejected)[0].rejection.reason, RejectReason::no_client_or_resource_id);
+    EXPECT_EQ((*rejected)[1].name, "thief");
+    EXPECT_EQ((*rejected)[1].rejection.reason, RejectReason::cross_namespace_secret);
+    EXPECT_EQ((*rejected)[2].name, "plain-http");
+    EXPECT_EQ((*rejected)[2].rejection.reason, RejectReason::ad_endpoint_not_https);
+    const auto counts = store.rejection_counts();
+    EXPECT_EQ(counts[static_cast<std::size_t>(RejectReason::no_client_or_resource_id)], 1U);
+    EXPECT_EQ(counts[static_cast<std::size_t>(RejectReason::cross_namespace_secret)], 1U);
+    EXPECT_EQ(counts[static_cast<std::size_t>(RejectReason::ad_endpoint_not_https)], 1U);
+    EXPECT_EQ(counts[static_cast<std::size_t>(RejectReason::unsupported_type)], 0U);
+
+    // Fixed: the next publish serves it and forgets the rejection.
+    in = std::make_shared<CrdSnapshot>();
+    in->identities = {identity("team-b", "nameless", 0, "c-now", "2")};
+    store.publish(in);
+    EXPECT_EQ(store.snapshot()->identities.size(), 1U);
+    EXPECT_TRUE(store.rejections()->empty());
+}
+
+TEST(CrdStore, ThePolicyDecidesCrossNamespaceSecretsAndAuthorities) {
+    CrdStore store{IdentityPolicy{.allow_cross_namespace_secrets = true,
+                                  .extra_authorities = {{.host = "127.0.0.1"}}}};
+    auto in = std::make_shared<CrdSnapshot>();
+    AzureIdentity sp = identity("team-b", "sp", 2, "c-sp");
+    sp.client_password.namespace_name = "shared-secrets";
+    sp.ad_endpoint = "https://127.0.0.1:4443/";
+    in->identities = {sp};
+    store.publish(in);
+    EXPECT_EQ(store.snapshot(), in);  // nothing refused: published as it is
+    EXPECT_TRUE(store.rejections()->empty());
+}
+
+TEST(CrdStore, EachRejectionIsLoggedOncePerResourceVersionWithItsReasonAndNoSecret) {
+    const test::LogCapture log;
+    CrdStore store;
+    auto with = [](std::vector<AzureIdentity> ids) {
+        auto s = std::make_shared<CrdSnapshot>();
+        s->identities = std::move(ids);
+        return s;
+    };
+    AzureIdentity sp = identity("team-b", "sp", 1, "c-sp", "7");
+    sp.ad_endpoint = "https://user:hunter2@evil.example/";
+    const AzureIdentity nameless = identity("team-b", "nameless", 0, "", "5");
+    store.publish(with({nameless, sp}));
+    store.publish(with({nameless, sp}));  // unchanged objects: no new line
+    store.publish(with({nameless, identity("team-b", "ok", 0, "c-ok")}));
+    AzureIdentity nameless_v6 = nameless;
+    nameless_v6.meta.resource_version = "6";
+    store.publish(with({nameless_v6}));  // a new version of the object: logged again
+    store.publish(with({}));
+    store.publish(with({nameless_v6}));  // gone and back: logged again
+
+    const auto warnings = log.lines("warning");
+    ASSERT_EQ(warnings.size(), 4U);
+    EXPECT_NE(warnings[0].find("AzureIdentity team-b/nameless (resourceVersion 5): "
+                               "no_client_or_resource_id"),
+              std::string::npos)
+        << warnings[0];
+    EXPECT_NE(warnings[1].find("team-b/sp (resourceVersion 7): ad_endpoint_invalid"),
+              std::string::npos)
+        << warnings[1];
+    EXPECT_NE(warnings[2].find("team-b/nameless (resourceVersion 6)"), std::string::npos);
+    EXPECT_NE(warnings[3].find("team-b/nameless (resourceVersion 6)"), std::string::npos);
+    for (const auto& line : warnings) {
+        EXPECT_EQ(line.find("hunter2"), std::string::npos) << line;
+    }
 }
 
 TEST(CrdStore, PublishingNullPublishesAnEmptySnapshot) {

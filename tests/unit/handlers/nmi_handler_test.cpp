@@ -437,6 +437,8 @@ TEST_F(NmiHandlerTest, HandleNowAnswersAsHandleWouldOrGivesUpWithoutAnyEffect) {
     // upstream call, no cache entry) since handle() then does the request again.
     AzureIdentity sp = identity("id-sp", "client-sp");
     sp.type = static_cast<int>(IdentityType::service_principal);
+    sp.tenant_id = "t0";  // a service principal the store accepts (issue 11 validation)
+    sp.client_password = {.namespace_name = "default", .name = "sp-secret"};
     sp.auxiliary_tenant_ids = {"t1"};
     crds_.publish(snapshot({identity("id-a", "client-a"), sp}));
     NmiHandler handler = make_handler(crds_);
