@@ -1,3 +1,8 @@
+#include "nmid/app/readiness.hpp"
+
+#include <optional>
+#include <string>
+
 #include "daemon_impl.hpp"
 
 namespace nmid::app {
@@ -30,24 +35,42 @@ std::vector<handlers::ReadinessCheck> Daemon::Impl::readiness() const {
     };
 }
 
-handlers::ReadinessCheck Daemon::Impl::iptables_readiness() const {
-    if (!reconciler) {
+handlers::ReadinessCheck iptables_readiness(const std::optional<iptables::ReconcilerStats>& stats,
+                                            bool conntrack_deletion) {
+    if (!stats) {
         return {"iptables", true, "not managed (--manage-iptables=false)"};
     }
-    const auto st = reconciler->stats();
+    const auto& st = *stats;
     std::string detail;
+    const auto add = [&detail](const std::string& text) {
+        detail += detail.empty() ? "" : "; ";
+        detail += text;
+    };
     if (!st.in_sync) {
-        detail = st.last_error.empty() ? "rules not synced yet" : st.last_error;
+        add(st.last_error.empty() ? "rules not synced yet" : st.last_error);
     }
     if (!st.route_localnet_warning.empty()) {
-        detail += detail.empty() ? "" : "; ";
-        detail += st.route_localnet_warning;
+        add(st.route_localnet_warning);
+    }
+    const bool conntrack_pending = conntrack_deletion && st.ever_in_sync && !st.conntrack_done;
+    if (conntrack_pending) {
+        add("connections to IMDS opened before the rules are not deleted yet "
+            "(--enable-conntrack-deletion): " +
+            (st.last_error.empty() ? std::string{"not tried yet"} : st.last_error));
     }
     // Rules that were verified once are still in place unless removed by hand (the loop
     // restores them); a failing check is shown, but only a node that never got its rules,
-    // or whose loopback DNAT is dropped, is not ready.
-    const bool ok = st.ever_in_sync && st.route_localnet_warning.empty();
+    // whose loopback DNAT is dropped, or whose old connections to IMDS may still be open,
+    // is not ready.
+    const bool ok = st.ever_in_sync && st.route_localnet_warning.empty() && !conntrack_pending;
     return {"iptables", ok, detail};
+}
+
+handlers::ReadinessCheck Daemon::Impl::iptables_readiness() const {
+    if (!reconciler) {
+        return app::iptables_readiness(std::nullopt, false);
+    }
+    return app::iptables_readiness(reconciler->stats(), config.iptables.enable_conntrack_deletion);
 }
 
 }  // namespace nmid::app

@@ -272,8 +272,9 @@ const std::array kFlags{
          .min = 1},
     Flag{.name = "enable-conntrack-deletion", .group = FlagGroup::iptables,
          .format = Format::boolean,
-         .help = "after the first sync, delete conntrack entries to IMDS so that open "
-                 "connections get redirected",
+         .help = "after the first sync, delete conntrack entries to IMDS so that connections "
+                 "opened before the rules get redirected too; until done, /readyz is not ready "
+                 "(NMI's default was false; nmid fails closed)",
          .target = [](ParseState& s) -> Target {
              return &s.config.iptables.enable_conntrack_deletion; }},
     Flag{.name = "iptables-backend", .group = FlagGroup::iptables, .format = Format::choice,

@@ -124,7 +124,9 @@ struct HandlerSettings {
 struct IptablesSettings {
     bool manage = true;           ///< --manage-iptables
     Seconds update_interval{60};  ///< --ipt-update-interval-sec
-    bool enable_conntrack_deletion = false;
+    /// --enable-conntrack-deletion; on by default (NMI: off): connections to IMDS opened
+    /// before the rules would otherwise keep reaching it as the node.
+    bool enable_conntrack_deletion = true;
     std::string backend{"auto"};      ///< --iptables-backend: auto|nft|legacy
     bool set_route_localnet = false;  ///< --set-route-localnet
     bool cleanup_on_exit = false;     ///< --cleanup-rules-on-exit

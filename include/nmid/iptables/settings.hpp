@@ -35,7 +35,7 @@ struct Settings {
     std::uint16_t target_port = 2579;          ///< --nmi-port
     std::chrono::seconds update_interval{60};  ///< --ipt-update-interval-sec
     bool set_route_localnet = false;           ///< --set-route-localnet
-    bool enable_conntrack_deletion = false;    ///< --enable-conntrack-deletion
+    bool enable_conntrack_deletion = true;     ///< --enable-conntrack-deletion (fail closed)
     bool cleanup_on_exit = false;              ///< --cleanup-rules-on-exit (read by `app`)
     std::string proc_root{"/proc"};            ///< where net/ipv4/conf lives (tests: temp dir)
     /// Directory of the iptables binaries; empty: looked up in PATH.

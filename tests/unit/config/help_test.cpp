@@ -145,7 +145,7 @@ TEST(ConfigHelp, ShowsNmiDefaults) {
         {"allow-network-plugin-kubenet", ""},
         {"kubelet-config", "/etc/default/kubelet"},
         {"set-retry-after-header", ""},
-        {"enable-conntrack-deletion", ""},
+        {"enable-conntrack-deletion", "true"},  // NMI: false; nmid fails closed
         {"log-format", "text"},
         {"custom-user-agent", ""},
         {"v", "0"},

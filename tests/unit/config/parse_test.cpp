@@ -43,7 +43,7 @@ TEST(ConfigParse, NoArgumentsGiveNmiDefaults) {
     EXPECT_FALSE(c.allow_network_plugin_kubenet);
     EXPECT_EQ(c.kubelet_config, "/etc/default/kubelet");
     EXPECT_FALSE(c.handlers.set_retry_after_header);
-    EXPECT_FALSE(c.iptables.enable_conntrack_deletion);
+    EXPECT_TRUE(c.iptables.enable_conntrack_deletion);  // NMI: false; nmid fails closed
     EXPECT_EQ(c.log.format, LogFormat::text);
     EXPECT_EQ(c.custom_user_agent, "");
     EXPECT_EQ(c.klog_verbosity, 0);
@@ -159,8 +159,8 @@ std::vector<SetRow> set_rows() {
          {"--set-retry-after-header"},
          [](const Config& c) { EXPECT_TRUE(c.handlers.set_retry_after_header); }},
         {"enable-conntrack-deletion",
-         {"--enable-conntrack-deletion"},
-         [](const Config& c) { EXPECT_TRUE(c.iptables.enable_conntrack_deletion); }},
+         {"--enable-conntrack-deletion=false"},
+         [](const Config& c) { EXPECT_FALSE(c.iptables.enable_conntrack_deletion); }},
         {"log-format",
          {"--log-format=json"},
          [](const Config& c) { EXPECT_EQ(c.log.format, LogFormat::json); }},

@@ -73,6 +73,7 @@ struct FakeNat {
 Settings nft_settings() {
     Settings s;
     s.backend = BackendChoice::nft;
+    s.enable_conntrack_deletion = false;  // on by default; the conntrack tests turn it on
     s.proc_root = "/nonexistent-proc-for-tests";
     return s;
 }
@@ -276,6 +277,59 @@ TEST(Reconciler, RunRetriesWithBackoffThenKeepsTheInterval) {
     stop.emit(asio::cancellation_type::terminal);
     ioc.poll();
     EXPECT_TRUE(finished);
+    EXPECT_EQ(clock.waiters(), 0U);
+}
+
+// Fail closed at start-up (app::Daemon::start syncs once before anything is read, then
+// spawns run()): a failed first sync leaves the rules unverified (not ready), run() retries
+// at once, then with backoff, and conntrack deletion (on by default) runs only after a sync
+// verified the rules.
+TEST(Reconciler, FailedFirstSyncIsRetriedAtOnceThenWithBackoff) {
+    asio::io_context ioc;
+    ManualClock clock;
+    RecordingCommandRunner runner;
+    FakeNat fake{runner};
+    runner.push("conntrack",
+                RecordingCommandRunner::exit_with(
+                    0, "conntrack v1.4.7 (conntrack-tools): 2 flow entries have been deleted.\n"));
+    fake.save_failure = RecordingCommandRunner::exit_with(4, "Another app holds the lock\n");
+    Settings settings = nft_settings();
+    settings.enable_conntrack_deletion = Settings{}.enable_conntrack_deletion;  // the default
+    ASSERT_TRUE(settings.enable_conntrack_deletion);
+    settings.retry_base = 1000ms;
+    Reconciler reconciler{settings, runner, clock};
+
+    EXPECT_FALSE(await(ioc, reconciler.sync_once()));  // start()'s first sync
+    EXPECT_FALSE(reconciler.stats().ever_in_sync);
+    EXPECT_TRUE(runner.calls_of("conntrack").empty());
+
+    asio::cancellation_signal stop;
+    asio::co_spawn(ioc, reconciler.run(),
+                   asio::bind_cancellation_slot(stop.slot(), asio::detached));
+    ioc.restart();
+    ioc.poll();
+    // Retried at once (no clock advance), then a backoff wait, never the 60 s interval.
+    EXPECT_EQ(reconciler.stats().syncs, 2U);
+    EXPECT_EQ(reconciler.stats().consecutive_errors, 2U);
+    ASSERT_EQ(clock.waiters(), 1U);
+    const auto delay = clock.next_deadline() - clock.steady_now();
+    EXPECT_GE(delay, 500ms);
+    EXPECT_LE(delay, 2000ms);
+
+    fake.save_failure.reset();
+    clock.advance(delay);
+    ioc.poll();
+    const auto st = reconciler.stats();
+    EXPECT_TRUE(st.ever_in_sync);
+    EXPECT_TRUE(st.in_sync);
+    EXPECT_EQ(st.consecutive_errors, 0U);
+    EXPECT_TRUE(st.conntrack_done);
+    EXPECT_EQ(st.conntrack_flows_deleted, 2U);
+    EXPECT_EQ(runner.calls_of("conntrack").size(), 1U);
+    EXPECT_EQ(clock.next_deadline() - clock.steady_now(), settings.update_interval);
+
+    stop.emit(asio::cancellation_type::terminal);
+    ioc.poll();
     EXPECT_EQ(clock.waiters(), 0U);
 }
 
