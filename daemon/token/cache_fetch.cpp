@@ -27,9 +27,13 @@ using token_detail::UpstreamBudget;
 // Fetch
 
 std::shared_ptr<TokenCache::Impl::Inflight> TokenCache::Impl::start_fetch(Entry& entry,
-                                                                          bool background) {
-    auto inflight = std::make_shared<Inflight>(executor_, *entry.key, background,
-                                               clock_.steady_now() + settings_.fetch_deadline);
+                                                                          bool background,
+                                                                          Requester& payer) {
+    auto inflight = std::make_shared<Inflight>(
+        executor_, *entry.key, background, clock_.steady_now() + settings_.fetch_deadline, payer);
+    if (inflight->counted) {
+        ++payer.pending;  // keeps `payer` until finish()
+    }
     entry.inflight = inflight;
     bump(stats_.inflight);
     // Owned by the cache, not by the caller: the fetch goes on (and its result is cached)
@@ -70,7 +74,7 @@ asio::awaitable<FetchResult> TokenCache::Impl::fetch_with_retries(Inflight& infl
         }
         const SteadyTime started = clock_.steady_now();
         FetchResult result = co_await attempt_once(inflight);
-        budget_->release();
+        budget_->release(inflight.payer->name);
         report(inflight, result, clock_.steady_now() - started);
         if (result) {
             co_return result;
@@ -111,6 +115,11 @@ asio::awaitable<FetchResult> TokenCache::Impl::attempt_once(Inflight& inflight) 
 
 void TokenCache::Impl::finish(Entry& entry, Inflight& inflight, FetchResult result) {
     inflight.finished = true;
+    if (inflight.counted) {
+        inflight.counted = false;
+        --inflight.payer->pending;
+        forget_if_idle(*inflight.payer);
+    }
     entry.inflight.reset();
     drop(stats_.inflight);
     if (result && token_detail::wall_from_unix(result->expires_on) <= clock_.wall_now()) {
@@ -144,7 +153,7 @@ nanoseconds TokenCache::Impl::backoff(int attempt, const FetchError& error) {
 }
 
 asio::awaitable<bool> TokenCache::Impl::acquire_budget(Inflight& inflight) {
-    UpstreamBudget::Waiter waiter{executor_, inflight.background};
+    UpstreamBudget::Waiter waiter{executor_, inflight.payer->name, inflight.background};
     inflight.queued = &waiter;
     const bool admitted = co_await budget_->acquire(waiter, inflight.deadline);
     inflight.queued = nullptr;

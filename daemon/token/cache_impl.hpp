@@ -16,6 +16,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "nmid/token/token_cache.hpp"
@@ -68,13 +69,35 @@ public:
 
     template <class Key>
     std::optional<CacheResult> try_get(const Key& key);
-    boost::asio::awaitable<CacheResult> get_here(const TokenRequest& request);
+    boost::asio::awaitable<CacheResult> get_here(const TokenRequest& request,
+                                                 std::string_view requester);
+    boost::asio::awaitable<Result<UpstreamPermit>> acquire_here(std::shared_ptr<Impl> self,
+                                                                std::string_view requester,
+                                                                SteadyTime deadline);
     boost::asio::awaitable<void> run_here(std::shared_ptr<Impl> self);
     void stop_here();
     TokenCacheStats stats() const;
 
 private:
     struct Inflight;
+    struct Entry;
+
+    /// A requester (pod) as the cache accounts for it. Kept while it owns keys or has
+    /// fetches or permits pending; forgotten (forget_if_idle) otherwise.
+    struct Requester {
+        std::string name;
+        std::size_t pending = 0;  ///< misses it started and permits, queued or running
+        std::size_t keys = 0;     ///< entries it created
+        std::size_t bytes = 0;    ///< their bytes
+        std::list<Entry*> lru;    ///< its entries, front: most recently used
+        [[nodiscard]] bool capped() const { return !name.empty(); }
+    };
+    struct StringHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
 
     struct Entry {
         const TokenRequest* key = nullptr;   ///< the map's own key (stable: node-based map)
@@ -86,14 +109,23 @@ private:
         SteadyTime retry_not_before{};  ///< after a failure: negative window, refresh pause
         SteadyTime last_used{};
         std::list<Entry*>::iterator lru;
-        double jitter = 0;  ///< key_jitter(key)
+        double jitter = 0;                      ///< key_jitter(key)
+        Requester* owner = nullptr;             ///< who created the key
+        std::list<Entry*>::iterator owner_pos;  ///< in owner->lru
+        std::size_t bytes = 0;                  ///< as counted against max_bytes
     };
 
     /// One fetch (retries included) shared by every caller of one key. Waiters hold it by
     /// shared_ptr, so it outlives the entry's reference to it.
     struct Inflight {
-        Inflight(const boost::asio::any_io_executor& ex, TokenRequest req, bool bg, SteadyTime dl)
-            : done(ex, SteadyTime::max()), request(std::move(req)), background(bg), deadline(dl) {}
+        Inflight(const boost::asio::any_io_executor& ex, TokenRequest req, bool bg, SteadyTime dl,
+                 Requester& by)
+            : done(ex, SteadyTime::max()),
+              request(std::move(req)),
+              background(bg),
+              deadline(dl),
+              payer(&by),
+              counted(!bg) {}
         boost::asio::steady_timer done;  ///< condition variable: cancelled when the fetch ends
         TokenRequest request;
         bool background;  ///< no caller waits (cleared when a miss joins)
@@ -102,14 +134,29 @@ private:
         TokenPtr token;
         FetchError error;
         token_detail::UpstreamBudget::Waiter* queued = nullptr;  ///< waiting for budget
+        Requester* payer;  ///< whose lane it waits in: a miss's caller, a refresh's owner
+        bool counted;      ///< counted in payer->pending (misses, not background refreshes)
     };
 
-    // Entries.
+    // Entries and their owners (token_cache.cpp).
     void touch(Entry& entry);
-    bool make_room();
-    void erase_entry(Entry& entry);
-    std::shared_ptr<Inflight> start_fetch(Entry& entry, bool background);
+    Requester& requester_of(std::string_view name);
+    void forget_if_idle(Requester& requester);
+    [[nodiscard]] bool over_pending(const Requester& requester) const;
+    /// Creates the entry of `request` for `owner`: Errc::pod_over_limit (owner at its key cap,
+    /// every key in flight) or overloaded (cache full of fetches in flight) otherwise.
+    Result<Entry*> create_entry(const TokenRequest& request, Requester& owner);
+    /// Evicts until `add_entries` more entries and `need` more bytes fit; false when only
+    /// entries in flight (or `keep`) are left.
+    bool make_room(std::size_t add_entries, std::size_t need, Requester& creator,
+                   const Entry* keep = nullptr);
+    bool evict_lru_of(Requester& requester, const Entry* keep = nullptr);
+    /// Erases the entry; returns its owner (the caller decides whether to forget it).
+    Requester& erase_entry(Entry& entry);
+    void set_bytes(Entry& entry, std::size_t bytes);
+    std::shared_ptr<Inflight> start_fetch(Entry& entry, bool background, Requester& payer);
     void store_token(Entry& entry, TokenPtr token);
+    void release_permit(Requester& requester);
 
     // One fetch.
     boost::asio::awaitable<void> fetch_task(std::shared_ptr<Impl> self, Entry* entry,
@@ -135,6 +182,8 @@ private:
 
     std::unordered_map<TokenRequest, Entry, token_detail::KeyHash, token_detail::KeyEqual> entries_;
     std::list<Entry*> lru_;  ///< front: most recently used
+    std::unordered_map<std::string, Requester, StringHash, std::equal_to<>> requesters_;
+    std::size_t bytes_ = 0;
 
     std::shared_ptr<token_detail::UpstreamBudget> budget_;
 
@@ -161,6 +210,9 @@ private:
         std::atomic<std::size_t> entries{0};
         std::atomic<std::size_t> inflight{0};
         std::atomic<std::size_t> waiters{0};
+        std::atomic<std::size_t> bytes{0};
+        std::atomic<std::uint64_t> refused_pending{0};
+        std::atomic<std::uint64_t> refused_tokens{0};
     };
     Counters stats_;
 };

@@ -26,7 +26,6 @@ using std::chrono::nanoseconds;
 using token_detail::bump;
 using token_detail::drop;
 using token_detail::make_error;
-using token_detail::set;
 using token_detail::UpstreamBudget;
 
 namespace {
@@ -96,7 +95,8 @@ std::optional<CacheResult> TokenCache::Impl::try_get(const Key& key) {
         entry.last_used >= entry.retry_not_before) {
         bump(stats_.refresh_ahead);
         TokenPtr token = entry.token;
-        start_fetch(entry, /*background=*/true);
+        // A refresh ahead is the key's creator's, whoever hit it.
+        start_fetch(entry, /*background=*/true, *entry.owner);
         return CacheResult{
             .token = std::move(token), .outcome = CacheOutcome::refresh_ahead, .error = {}};
     }
@@ -104,42 +104,54 @@ std::optional<CacheResult> TokenCache::Impl::try_get(const Key& key) {
     return CacheResult{.token = entry.token, .outcome = CacheOutcome::hit, .error = {}};
 }
 
-asio::awaitable<CacheResult> TokenCache::Impl::get_here(const TokenRequest& request) {
+asio::awaitable<CacheResult> TokenCache::Impl::get_here(const TokenRequest& request,
+                                                        std::string_view requester) {
     if (auto hit = try_get(request)) {
         co_return std::move(*hit);
     }
     if (stopped_) {
         co_return failure(CacheOutcome::error, make_error(Errc::cancelled));
     }
-    auto it = entries_.find(request);
-    if (it == entries_.end()) {
-        if (!make_room()) {
-            co_return failure(CacheOutcome::error,
-                              make_error(Errc::overloaded, "token cache full of fetches"));
-        }
-        it = entries_.try_emplace(request).first;
-        Entry& created = it->second;
-        created.key = &it->first;
-        created.jitter = token_detail::key_jitter(request);
-        created.lru = lru_.insert(lru_.begin(), &created);
-        set(stats_.entries, entries_.size());
+    const auto it = entries_.find(request);
+    Entry* entry = it == entries_.end() ? nullptr : &it->second;
+    if (entry != nullptr) {
+        touch(*entry);
     }
-    Entry& entry = it->second;
-    touch(entry);
 
     CacheOutcome outcome = CacheOutcome::miss;
     std::shared_ptr<Inflight> inflight;
-    if (entry.inflight) {
+    if (entry != nullptr && entry->inflight) {
+        // Joining costs no upstream call: no per-pod limit applies.
         outcome = CacheOutcome::joined;
         bump(stats_.joined);
-        inflight = entry.inflight;
+        inflight = entry->inflight;
         promote(*inflight);
-    } else if (entry.last_used < entry.retry_not_before) {
+    } else if (entry != nullptr && entry->last_used < entry->retry_not_before) {
         bump(stats_.negative_hits);
-        co_return failure(CacheOutcome::negative, entry.last_error);
+        co_return failure(CacheOutcome::negative, entry->last_error);
     } else {
+        Requester& who = requester_of(requester);
+        if (over_pending(who)) {
+            bump(stats_.refused_pending);
+            forget_if_idle(who);
+            co_return failure(CacheOutcome::error,
+                              make_error(Errc::pod_over_limit, "too many token fetches pending"));
+        }
+        if (entry == nullptr) {
+            auto created = create_entry(request, who);
+            if (!created) {
+                forget_if_idle(who);
+                co_return failure(CacheOutcome::error,
+                                  make_error(static_cast<Errc>(created.error().value()),
+                                             created.error() == Errc::pod_over_limit
+                                                 ? "too many tokens cached for this pod"
+                                                 : "token cache full of fetches"));
+            }
+            entry = *created;
+            touch(*entry);
+        }
         bump(stats_.misses);
-        inflight = start_fetch(entry, /*background=*/false);
+        inflight = start_fetch(*entry, /*background=*/false, who);
     }
 
     // The fetch may already have ended (a source that answers without suspending).
@@ -158,41 +170,38 @@ asio::awaitable<CacheResult> TokenCache::Impl::get_here(const TokenRequest& requ
     co_return failure(CacheOutcome::error, inflight->error);
 }
 
-void TokenCache::Impl::touch(Entry& entry) {
-    entry.last_used = clock_.steady_now();
-    lru_.splice(lru_.begin(), lru_, entry.lru);
-}
-
-bool TokenCache::Impl::make_room() {
-    if (entries_.size() < settings_.max_entries) {
-        return true;
+asio::awaitable<Result<UpstreamPermit>> TokenCache::Impl::acquire_here(std::shared_ptr<Impl> self,
+                                                                       std::string_view requester,
+                                                                       SteadyTime deadline) {
+    if (stopped_) {
+        co_return Errc::cancelled;
     }
-    // An entry with a fetch in flight has waiters or a refresh that will write into it.
-    for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
-        if (!(*it)->inflight) {
-            erase_entry(**it);
-            bump(stats_.evictions);
-            return true;
-        }
+    Requester& who = requester_of(requester);
+    if (over_pending(who)) {
+        bump(stats_.refused_pending);
+        forget_if_idle(who);
+        co_return Errc::pod_over_limit;
     }
-    return false;
+    ++who.pending;  // keeps `who` while this call waits and while the permit lives
+    UpstreamBudget::Waiter waiter{executor_, who.name, /*background=*/false};
+    const bool admitted = co_await budget_->acquire(waiter, deadline);
+    if (!admitted) {
+        --who.pending;
+        forget_if_idle(who);
+        co_return stopped_ ? Errc::cancelled : Errc::timeout;
+    }
+    Requester* held = &who;
+    // The deleter runs wherever the permit dies; the release itself on the cache's executor.
+    auto release = [impl = std::move(self)](Requester* r) {
+        asio::dispatch(impl->executor(), [impl, r] { impl->release_permit(*r); });
+    };
+    co_return UpstreamPermit{std::shared_ptr<void>(held, std::move(release))};
 }
 
-void TokenCache::Impl::erase_entry(Entry& entry) {
-    lru_.erase(entry.lru);
-    entries_.erase(entries_.find(*entry.key));
-    set(stats_.entries, entries_.size());
-}
-
-void TokenCache::Impl::store_token(Entry& entry, TokenPtr token) {
-    const auto window = token_detail::serving_window(
-        clock_.wall_now(), token_detail::wall_from_unix(token->expires_on), entry.jitter,
-        settings_);
-    entry.refresh_at = window.refresh_at;
-    entry.valid_until = window.valid_until;
-    entry.token = std::move(token);
-    entry.last_error = FetchError{};
-    entry.retry_not_before = SteadyTime{};
+void TokenCache::Impl::release_permit(Requester& requester) {
+    budget_->release(requester.name);
+    --requester.pending;
+    forget_if_idle(requester);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,14 +252,14 @@ void TokenCache::Impl::sweep() {
         const bool useless =
             (!entry.token || wall >= entry.valid_until) && now >= entry.retry_not_before;
         if (!entry.inflight && (idle || useless)) {
-            lru_.erase(entry.lru);
-            it = entries_.erase(it);
+            ++it;  // erase_entry invalidates only the erased entry's iterator
+            Requester& owner = erase_entry(entry);
             bump(stats_.evictions);
+            forget_if_idle(owner);
         } else {
             ++it;
         }
     }
-    set(stats_.entries, entries_.size());
 }
 
 TokenCacheStats TokenCache::Impl::stats() const {
@@ -266,7 +275,11 @@ TokenCacheStats TokenCache::Impl::stats() const {
                            .evictions = stats_.evictions.load(relaxed),
                            .entries = stats_.entries.load(relaxed),
                            .inflight = stats_.inflight.load(relaxed),
-                           .waiters = stats_.waiters.load(relaxed)};
+                           .waiters = stats_.waiters.load(relaxed),
+                           .bytes = stats_.bytes.load(relaxed),
+                           .queued = budget_->queued_gauge(),
+                           .refused_pending = stats_.refused_pending.load(relaxed),
+                           .refused_tokens = stats_.refused_tokens.load(relaxed)};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,24 +295,38 @@ TokenCache::~TokenCache() {
     stop();
 }
 
-std::optional<CacheResult> TokenCache::try_get(const TokenRequest& request) {
+std::optional<CacheResult> TokenCache::try_get(const TokenRequest& request,
+                                               std::string_view /*requester*/) {
     return impl_->try_get(request);
 }
 
-std::optional<CacheResult> TokenCache::try_get(const TokenKey& key) {
+std::optional<CacheResult> TokenCache::try_get(const TokenKey& key,
+                                               std::string_view /*requester*/) {
     return impl_->try_get(key);
 }
 
-asio::awaitable<CacheResult> TokenCache::get(const TokenRequest& request) {
+asio::awaitable<CacheResult> TokenCache::get(const TokenRequest& request,
+                                             std::string_view requester) {
     std::shared_ptr<Impl> impl = impl_;
     const auto caller = co_await asio::this_coro::executor;
     if (caller == impl->executor()) {
-        co_return co_await impl->get_here(request);
+        co_return co_await impl->get_here(request, requester);
     }
     // Resuming after asio::dispatch(executor) would continue on the caller's executor, not
     // the cache's; a child coroutine keeps every step of the lookup on the cache's executor.
-    co_return co_await asio::co_spawn(impl->executor(), impl->get_here(request),
+    co_return co_await asio::co_spawn(impl->executor(), impl->get_here(request, requester),
                                       asio::use_awaitable);
+}
+
+asio::awaitable<Result<UpstreamPermit>> TokenCache::acquire_upstream(std::string_view requester,
+                                                                     SteadyTime deadline) {
+    std::shared_ptr<Impl> impl = impl_;
+    const auto caller = co_await asio::this_coro::executor;
+    if (caller == impl->executor()) {
+        co_return co_await impl->acquire_here(impl, requester, deadline);
+    }
+    co_return co_await asio::co_spawn(
+        impl->executor(), impl->acquire_here(impl, requester, deadline), asio::use_awaitable);
 }
 
 asio::awaitable<void> TokenCache::run() {

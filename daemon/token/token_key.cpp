@@ -28,6 +28,19 @@ double key_jitter(const TokenRequest& request) {
     return static_cast<double>(bits) * 0x1.0p-53;
 }
 
+std::size_t entry_bytes(const TokenRequest& key, const Token* token) noexcept {
+    const TokenIdentity& id = key.identity;
+    std::size_t n = kEntryOverhead + key.resource.size() + id.identity_namespace.size() +
+                    id.identity_name.size() + id.client_id.size() + id.resource_id.size() +
+                    id.tenant_id.size() + id.ad_endpoint.size() + id.secret.namespace_name.size() +
+                    id.secret.name.size();
+    if (token != nullptr) {
+        n += token->access_token.size() + token->refresh_token.size() + token->token_type.size() +
+             token->resource.size();
+    }
+    return n;
+}
+
 }  // namespace token_detail
 
 std::size_t identity_hash(const TokenIdentity& identity) noexcept {

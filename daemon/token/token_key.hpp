@@ -34,6 +34,14 @@ struct KeyEqual {
     bool operator()(const TokenRequest& r, const TokenKey& k) const { return (*this)(k, r); }
 };
 
+/// Fixed bytes counted per entry on top of its strings: the map node, Entry, the
+/// std::string headers of the key, both LRU nodes, and the Token with its control block.
+inline constexpr std::size_t kEntryOverhead = 768;
+
+/// What an entry counts against --token-cache-max-bytes: kEntryOverhead, the key's strings
+/// and (when not null) the token's strings.
+[[nodiscard]] std::size_t entry_bytes(const TokenRequest& key, const Token* token) noexcept;
+
 /// A per-key number in [0, 1): the same key always refreshes at the same point of its
 /// margin, and different keys spread out instead of refreshing together.
 [[nodiscard]] double key_jitter(const TokenRequest& request);

@@ -15,11 +15,20 @@ namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using std::chrono::nanoseconds;
 
+std::size_t effective_per_requester_cap(const TokenCacheSettings& settings) {
+    std::size_t cap = settings.max_upstream_fetches_per_pod;
+    if (cap != 0 && settings.max_concurrency > 1) {
+        cap = std::min(cap, settings.max_concurrency - 1);
+    }
+    return cap;
+}
+
 UpstreamBudget::UpstreamBudget(asio::any_io_executor executor, Clock& clock,
                                const TokenCacheSettings& settings)
     : executor_(std::move(executor)),
       clock_(clock),
       max_concurrency_(settings.max_concurrency),
+      queue_(effective_per_requester_cap(settings)),
       stop_signal_(executor_, SteadyTime::max()) {
     if (settings.rate_per_second > 0) {
         interval_ = std::chrono::duration_cast<nanoseconds>(
@@ -31,21 +40,18 @@ UpstreamBudget::UpstreamBudget(asio::any_io_executor executor, Clock& clock,
 }
 
 asio::awaitable<bool> UpstreamBudget::acquire(Waiter& waiter, SteadyTime deadline) {
-    const SteadyTime now = clock_.steady_now();
-    if (stopped_ || now >= deadline) {
+    if (stopped_ || clock_.steady_now() >= deadline) {
         co_return false;
     }
-    if (foreground_queue_.empty() && background_queue_.empty() && has_capacity() &&
-        rate_ready(now)) {
-        take(now);
-        co_return true;
-    }
-    auto& queue = waiter.background_ ? background_queue_ : foreground_queue_;
-    waiter.pos_ = queue.insert(queue.end(), &waiter);
+    waiter.id_ = next_id_++;
+    queue_.push(waiter.requester_, waiter.id_,
+                waiter.background_ ? FairQueue::Priority::background : FairQueue::Priority::miss);
+    waiters_.emplace(waiter.id_, &waiter);
     waiter.queued_ = true;
+    update_gauge();
     pump();
     if (!waiter.granted_) {
-        // Woken by pump() (granted), stop(), or the deadline.
+        // Woken by pump() (granted), stop(), the deadline, or the caller's cancellation.
         co_await (waiter.wake_.async_wait(asio::as_tuple(asio::use_awaitable)) ||
                   clock_.wait_until(deadline));
     }
@@ -56,22 +62,22 @@ asio::awaitable<bool> UpstreamBudget::acquire(Waiter& waiter, SteadyTime deadlin
         co_return false;
     }
     if (stopped_ || clock_.steady_now() >= deadline) {
-        release();
+        release(waiter.requester_);
         co_return false;
     }
     co_return true;
 }
 
-void UpstreamBudget::release() {
+void UpstreamBudget::release(std::string_view requester) {
     --in_flight_;
+    queue_.finished(requester);
     pump();
 }
 
 void UpstreamBudget::promote(Waiter& waiter) {
     if (waiter.queued_ && waiter.background_) {
-        background_queue_.erase(waiter.pos_);
         waiter.background_ = false;
-        waiter.pos_ = foreground_queue_.insert(foreground_queue_.end(), &waiter);
+        queue_.promote(waiter.id_);
     }
 }
 
@@ -81,10 +87,8 @@ void UpstreamBudget::stop() {
     }
     stopped_ = true;
     stop_signal_.cancel();
-    for (auto* queue : {&foreground_queue_, &background_queue_}) {
-        for (Waiter* waiter : *queue) {
-            waiter->wake_.cancel();
-        }
+    for (auto& [id, waiter] : waiters_) {
+        waiter->wake_.cancel();
     }
 }
 
@@ -104,8 +108,7 @@ void UpstreamBudget::take(SteadyTime now) {
 }
 
 void UpstreamBudget::pump() {
-    while (!stopped_ && (!foreground_queue_.empty() || !background_queue_.empty()) &&
-           has_capacity()) {
+    while (!stopped_ && queue_.waiting() > 0 && has_capacity()) {
         const SteadyTime now = clock_.steady_now();
         if (!rate_ready(now)) {
             if (!refill_pending_) {
@@ -115,10 +118,15 @@ void UpstreamBudget::pump() {
             }
             return;
         }
-        // A miss has a client waiting; a refresh only has a token that is still valid.
-        auto& queue = foreground_queue_.empty() ? background_queue_ : foreground_queue_;
-        Waiter* waiter = queue.front();
-        dequeue(*waiter);
+        const auto id = queue_.admit();
+        if (!id) {
+            return;  // every waiting requester is at its cap: a release() pumps again
+        }
+        const auto it = waiters_.find(*id);
+        Waiter* waiter = it->second;
+        waiters_.erase(it);
+        waiter->queued_ = false;
+        update_gauge();
         take(now);
         waiter->granted_ = true;
         waiter->wake_.cancel();
@@ -126,8 +134,10 @@ void UpstreamBudget::pump() {
 }
 
 void UpstreamBudget::dequeue(Waiter& waiter) {
-    (waiter.background_ ? background_queue_ : foreground_queue_).erase(waiter.pos_);
+    queue_.erase(waiter.id_);
+    waiters_.erase(waiter.id_);
     waiter.queued_ = false;
+    update_gauge();
 }
 
 asio::awaitable<void> UpstreamBudget::refill_task(std::shared_ptr<UpstreamBudget> self,
