@@ -340,6 +340,33 @@ const std::array kFlags{
                  "(login.microsoftonline.com, .us, login.chinacloudapi.cn, "
                  "login.partner.microsoftonline.cn); https only; no port: any port",
          .target = [](ParseState& s) -> Target { return &s.config.crds.aad_authority_allowlist; }},
+    // Issue 11: token cache per-pod fairness.
+    Flag{.name = "token-cache-max-bytes", .group = FlagGroup::cache_upstream,
+         .format = Format::integer, .value_name = "BYTES",
+         .help = "cached tokens take at most this many bytes (keys, tokens and a fixed "
+                 "overhead per entry)",
+         .target = [](ParseState& s) -> Target { return &s.config.cache.max_bytes; },
+         .min = 4'096, .max = std::int64_t{1} << 40},
+    Flag{.name = "max-tokens-per-pod", .group = FlagGroup::cache_upstream,
+         .format = Format::integer, .value_name = "N",
+         .help = "distinct (identity, resource) pairs one pod may have cached; a pod at the "
+                 "cap replaces its own least recently used",
+         .target = [](ParseState& s) -> Target { return &s.config.cache.max_tokens_per_pod; },
+         .min = 1, .max = 10'000'000},
+    Flag{.name = "max-upstream-fetches-per-pod", .group = FlagGroup::cache_upstream,
+         .format = Format::integer, .value_name = "N",
+         .help = "token requests of one pod in flight to IMDS at most (capped at "
+                 "--upstream-max-concurrency minus 1 so other pods get a slot)",
+         .target = [](ParseState& s) -> Target {
+             return &s.config.cache.max_upstream_fetches_per_pod; },
+         .min = 1, .max = 1'000},
+    Flag{.name = "max-pending-fetches-per-pod", .group = FlagGroup::cache_upstream,
+         .format = Format::integer, .value_name = "N",
+         .help = "token fetches and proxied requests of one pod queued or running at most; "
+                 "more get 429 with Retry-After",
+         .target = [](ParseState& s) -> Target {
+             return &s.config.cache.max_pending_fetches_per_pod; },
+         .min = 1, .max = 100'000},
 };
 // clang-format on
 #pragma GCC diagnostic pop

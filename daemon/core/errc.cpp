@@ -76,6 +76,8 @@ std::string_view to_string(Errc e) noexcept {
             return "io_error";
         case Errc::invalid_config:
             return "invalid_config";
+        case Errc::pod_over_limit:
+            return "pod_over_limit";
     }
     return "unknown";
 }

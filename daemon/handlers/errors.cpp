@@ -48,6 +48,9 @@ Mapping mapping_for(Errc code, const HandlerSettings& settings, Endpoint endpoin
             return {403, "upstream_refused", false};
         case Errc::upstream_throttled:
             return {429, "throttled", true};
+        // This pod is over its share (fetches, tokens or IMDS budget); other pods are not.
+        case Errc::pod_over_limit:
+            return {429, "too_many_requests", true};
         case Errc::identity_unsupported:
         case Errc::upstream_unavailable:
         case Errc::upstream_bad_payload:

@@ -64,6 +64,18 @@ struct TokenCacheSettings {
     Millis backoff_base{500};
     Millis backoff_cap{8'000};
     Seconds min_remaining_lifetime{60};  ///< never serve a token with less left than this
+    // Issue 11: per-pod fairness. "Pod" is the requester the caller names; the unattributed
+    // requester ("") is exempt from the per-pod limits.
+    /// --token-cache-max-bytes: key strings + token strings + a fixed per-entry overhead.
+    std::size_t max_bytes = std::size_t{16} << 20U;
+    /// --max-tokens-per-pod: distinct (identity, resource) keys one pod may have created.
+    std::size_t max_tokens_per_pod = 64;
+    /// --max-upstream-fetches-per-pod: upstream calls of one pod running at once (at most
+    /// max_concurrency - 1, so other pods always find a slot; 0: no per-pod cap).
+    std::size_t max_upstream_fetches_per_pod = 2;
+    /// --max-pending-fetches-per-pod: fetches one pod started (misses) and proxied calls,
+    /// queued or running; over it a miss fails at once with Errc::pod_over_limit.
+    std::size_t max_pending_fetches_per_pod = 32;
 };
 
 /// Pod index (module `pods`).

@@ -42,6 +42,7 @@ enum class Errc {
     parse_error,  ///< untrusted bytes did not parse
     io_error,
     invalid_config,
+    pod_over_limit,  ///< the calling pod is over one of its per-pod limits (429, Retry-After)
 };
 
 const boost::system::error_category& errc_category() noexcept;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 #include "nmid/config/settings.hpp"
 #include "nmid/core/clock.hpp"
@@ -70,6 +71,34 @@ struct TokenCacheStats {
     std::size_t entries = 0;              ///< now: keys held
     std::size_t inflight = 0;             ///< now: fetches running (foreground and background)
     std::size_t waiters = 0;              ///< now: get() callers suspended on a fetch
+    std::size_t bytes = 0;                ///< now: bytes held (--token-cache-max-bytes)
+    std::size_t queued = 0;  ///< now: upstream calls (fetches, proxied) waiting for budget
+    /// Misses and proxied calls refused because the pod had max_pending_fetches_per_pod
+    /// fetches queued or running (Errc::pod_over_limit; metric reason "pending_fetches").
+    std::uint64_t refused_pending = 0;
+    /// Misses refused because the pod held max_tokens_per_pod keys, all in flight
+    /// (Errc::pod_over_limit; metric reason "tokens").
+    std::uint64_t refused_tokens = 0;
+};
+
+/// One unit of the upstream budget held by a proxied or pass-through request
+/// (TokenCache::acquire_upstream). Move-only. Released when destroyed or reset(), from any thread
+/// (the release is dispatched to the cache's executor, so destroy permits before the io_context).
+class UpstreamPermit {
+public:
+    UpstreamPermit() = default;
+    UpstreamPermit(const UpstreamPermit&) = delete;
+    UpstreamPermit& operator=(const UpstreamPermit&) = delete;
+    UpstreamPermit(UpstreamPermit&&) noexcept = default;
+    UpstreamPermit& operator=(UpstreamPermit&&) noexcept = default;
+    ~UpstreamPermit() = default;
+    [[nodiscard]] bool held() const noexcept { return release_ != nullptr; }
+    void reset() noexcept { release_.reset(); }
+
+private:
+    friend class TokenCache;
+    explicit UpstreamPermit(std::shared_ptr<void> release) : release_(std::move(release)) {}
+    std::shared_ptr<void> release_;  ///< its deleter returns the unit to the budget
 };
 
 /// Observer of each upstream attempt (metrics). status 0 = no HTTP status (transport error).
@@ -83,7 +112,19 @@ struct UpstreamAttempt {
 
 /// Token cache keyed by TokenRequest: single flight, refresh ahead, stale-on-error, negative
 /// cache, retries with backoff, a shared upstream budget (IMDS: 5 concurrent, 20/s), bounded
-/// size. Authorisation is not done here: callers decide before asking.
+/// in entries and bytes. Authorisation is not done here: callers decide before asking.
+///
+/// Per-pod fairness: every call names its requester (the calling pod, e.g. its UID; "" is
+/// unattributed and exempt from the per-pod limits). The upstream budget admits requesters
+/// round robin, misses before background refreshes (FairQueue), at most
+/// max_upstream_fetches_per_pod running each. A requester may have at most
+/// max_pending_fetches_per_pod misses and permits queued or running, and at most
+/// max_tokens_per_pod keys: each key is attributed to the requester that created it, and a
+/// requester at its cap replaces its own least recently used key not in flight. When the
+/// cache is full (entries or bytes), the key evicted is the least recently used one not in
+/// flight of the requester holding the most bytes (the creating requester on a tie): a pod
+/// never evicts the tokens of a pod that holds fewer bytes than it does. Over a limit, the
+/// call fails at once with Errc::pod_over_limit.
 ///
 /// Threading: all state lives on `executor` (the io_context executor with one I/O thread, or a
 /// strand); there are no locks. get() and run() may be awaited from any executor (they run on
@@ -109,19 +150,32 @@ public:
     /// inside it, returns nullopt without touching any state (get() then hops to the strand).
     /// With a plain io_context executor the caller must run on that io_context's only thread.
     /// No allocation on a plain hit.
-    std::optional<CacheResult> try_get(const TokenRequest& request);
+    /// `requester` is not used on a hit (a refresh ahead is attributed to the key's creator).
+    std::optional<CacheResult> try_get(const TokenRequest& request,
+                                       std::string_view requester = {});
     /// Same as try_get(TokenRequest) for the request `key` views, without building one.
-    std::optional<CacheResult> try_get(const TokenKey& key);
+    std::optional<CacheResult> try_get(const TokenKey& key, std::string_view requester = {});
 
     /// Full path: hit, negative hit, join an in-flight fetch, or start one (single flight).
     /// On failure `token` is null and `error.code` is one of Errc::upstream_refused,
     /// upstream_throttled, upstream_unavailable, upstream_bad_payload, identity_unsupported,
-    /// timeout (fetch deadline passed), overloaded (cache full of fetches in flight), or
-    /// cancelled (stop(), or this caller's cancellation).
+    /// timeout (fetch deadline passed), overloaded (cache full of fetches in flight),
+    /// pod_over_limit (`requester` over its pending fetches, or at its key cap with every key
+    /// in flight), or cancelled (stop(), or this caller's cancellation).
     /// Executor: any; runs on the cache's executor. Cancellation (per-operation, any type):
     /// abandons this caller's wait only; the fetch continues and its result is cached.
     /// Waits are bounded by settings.fetch_deadline from the start of the fetch.
-    boost::asio::awaitable<CacheResult> get(const TokenRequest& request);
+    /// `request` and `requester` must stay valid until the call completes.
+    boost::asio::awaitable<CacheResult> get(const TokenRequest& request,
+                                            std::string_view requester = {});
+
+    /// One unit of the upstream budget for a request nmid forwards to IMDS for `requester`
+    /// (proxied or passed through): admitted fairly with the fetches, counted in the
+    /// requester's pending fetches. Fails with Errc::pod_over_limit (at once), timeout
+    /// (`deadline` passed while queued) or cancelled (stop(), or this caller's cancellation).
+    /// Executor: any; runs on the cache's executor.
+    boost::asio::awaitable<Result<UpstreamPermit>> acquire_upstream(std::string_view requester,
+                                                                    SteadyTime deadline);
 
     /// Background work: every minute, evicts entries idle longer than idle_ttl and entries
     /// whose token can no longer be served. Returns after stop() or when cancelled.

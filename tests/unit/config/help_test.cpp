@@ -169,6 +169,11 @@ TEST(ConfigHelp, ShowsNmiDefaults) {
         {"pod-refresh-deadline", "2s"},
         {"crd-poll-interval", "1s"},
         {"logtostderr", ""},
+        // Issue 11: token cache per-pod fairness.
+        {"token-cache-max-bytes", "16777216"},
+        {"max-tokens-per-pod", "64"},
+        {"max-upstream-fetches-per-pod", "2"},
+        {"max-pending-fetches-per-pod", "32"},
     };
     for (const DefaultRow& row : rows) {
         SCOPED_TRACE(row.flag);

@@ -287,6 +287,19 @@ std::vector<SetRow> set_rows() {
          [](const Config& c) {
              EXPECT_EQ(c.crds.aad_authority_allowlist, "127.0.0.1:8443,login.contoso.example");
          }},
+        // Issue 11: token cache per-pod fairness.
+        {"token-cache-max-bytes",
+         {"--token-cache-max-bytes=1048576"},
+         [](const Config& c) { EXPECT_EQ(c.cache.max_bytes, 1'048'576U); }},
+        {"max-tokens-per-pod",
+         {"--max-tokens-per-pod=8"},
+         [](const Config& c) { EXPECT_EQ(c.cache.max_tokens_per_pod, 8U); }},
+        {"max-upstream-fetches-per-pod",
+         {"--max-upstream-fetches-per-pod=1"},
+         [](const Config& c) { EXPECT_EQ(c.cache.max_upstream_fetches_per_pod, 1U); }},
+        {"max-pending-fetches-per-pod",
+         {"--max-pending-fetches-per-pod=4"},
+         [](const Config& c) { EXPECT_EQ(c.cache.max_pending_fetches_per_pod, 4U); }},
     };
 }
 

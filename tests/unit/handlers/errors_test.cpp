@@ -52,6 +52,7 @@ TEST(ErrorResponse, EveryErrorHasOneStatusAndAnImdsShapedBody) {
         {Errc::cancelled, 503, "1"},
         {Errc::not_ready, 503, "1"},
         {Errc::overloaded, 503, "1"},
+        {Errc::pod_over_limit, 429, "1"},
         {Errc::parse_error, 500, {}},
         {Errc::io_error, 500, {}},
     };

@@ -31,8 +31,9 @@ inline TokenRequest make_request(std::string resource, std::string client_id = "
     return request;
 }
 
-inline asio::awaitable<CacheResult> call_get(TokenCache& cache, TokenRequest request) {
-    co_return co_await cache.get(request);
+inline asio::awaitable<CacheResult> call_get(TokenCache& cache, TokenRequest request,
+                                             std::string requester = {}) {
+    co_return co_await cache.get(request, requester);
 }
 
 /// What the UpstreamAttempt observer saw (the request pointer does not outlive the call).
@@ -68,9 +69,10 @@ protected:
     }
 
     /// Starts get() in its own coroutine; the result appears once it completes.
-    PendingGet start_get(const TokenRequest& request, asio::cancellation_slot slot = {}) {
+    PendingGet start_get(const TokenRequest& request, asio::cancellation_slot slot = {},
+                         std::string requester = {}) {
         auto out = std::make_shared<std::optional<CacheResult>>();
-        asio::co_spawn(ioc_, call_get(*cache_, request),
+        asio::co_spawn(ioc_, call_get(*cache_, request, std::move(requester)),
                        asio::bind_cancellation_slot(
                            slot, [out](const std::exception_ptr& e, CacheResult result) {
                                if (e) {
@@ -79,6 +81,11 @@ protected:
                                *out = std::move(result);
                            }));
         return out;
+    }
+
+    /// start_get() on behalf of `requester` (a pod).
+    PendingGet start_get_as(std::string requester, const TokenRequest& request) {
+        return start_get(request, {}, std::move(requester));
     }
 
     /// get() that is expected to complete without time moving.
