@@ -50,7 +50,7 @@ public:
     /// decision and a cached token (or a refusal decided from them).
     std::optional<http::HttpResponse> handle_now(const http::HttpRequest& request) override;
 
-    struct Context;   ///< per-request facts for the audit line (defined in the .cpp)
+    struct Context;   ///< per-request facts for the audit line (nmi_handler_detail.hpp)
     struct Prepared;  ///< a resolved (pod, query, CRD snapshot) and its cache key
 
 private:
