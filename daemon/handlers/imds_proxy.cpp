@@ -1,4 +1,5 @@
-// The generic proxy to IMDS, and the pass-through of excepted pods.
+// The generic proxy to IMDS (an allowlist of credential-free paths), and the pass-through of
+// excepted pods.
 #include <algorithm>
 #include <array>
 #include <boost/asio/awaitable.hpp>
@@ -29,9 +30,76 @@ bool is_dropped_header(std::string_view name) {
                        [&](std::string_view d) { return iequals(d, name); });
 }
 
+/// Whether `name` is one of the comma-separated options of a `Connection` field: those are
+/// hop-by-hop too (RFC 9110 7.6.1).
+bool is_connection_option(std::string_view connection, std::string_view name) {
+    while (!connection.empty()) {
+        const std::size_t comma = connection.find(',');
+        std::string_view option = connection.substr(0, comma);
+        connection =
+            comma == std::string_view::npos ? std::string_view{} : connection.substr(comma + 1);
+        while (!option.empty() && (option.front() == ' ' || option.front() == '\t')) {
+            option.remove_prefix(1);
+        }
+        while (!option.empty() && (option.back() == ' ' || option.back() == '\t')) {
+            option.remove_suffix(1);
+        }
+        if (!option.empty() && iequals(option, name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+struct ForwardedHeaders {
+    std::string_view connection;  ///< the request's Connection field
+    net::ClientRequest* upstream;
+};
+
 }  // namespace
 
-asio::awaitable<HttpResponse> NmiHandler::proxy(const HttpRequest& request, Context& ctx) {
+std::string NmiHandler::upstream_target(const http::RoutedTarget& routed) {
+    std::string target;
+    target.reserve(routed.canonical.path().size() + routed.query.size() + 1);
+    http::append_encoded_path(target, routed.canonical.path());
+    if (!routed.query.empty()) {
+        target += '?';
+        target += routed.query;
+    }
+    return target;
+}
+
+asio::awaitable<HttpResponse> NmiHandler::imds_route(const HttpRequest& request,
+                                                     const http::RoutedTarget& routed,
+                                                     Context& ctx) {
+    if (routed.route == http::Route::instance && settings_.block_instance_metadata) {
+        ctx.error = Errc::instance_blocked;
+        co_return error_response(Errc::instance_blocked, "Request blocked by AAD Pod Identity NMI",
+                                 settings_, Endpoint::other);
+    }
+    if (!http::method_allowed(routed.imds, request.method)) {
+        ctx.error = Errc::method_not_allowed;
+        HttpResponse response =
+            error_response(Errc::method_not_allowed,
+                           "method " + std::string{request.method} + " is not allowed on this path",
+                           settings_, Endpoint::other);
+        response.headers.emplace_back("Allow", std::string{http::allowed_methods(routed.imds)});
+        co_return response;
+    }
+    co_return co_await proxy(request, upstream_target(routed), ctx);
+}
+
+HttpResponse NmiHandler::path_not_allowed(Context& ctx) const {
+    ctx.error = Errc::path_not_allowed;
+    return error_response(Errc::path_not_allowed,
+                          "nmid forwards only these instance metadata paths: /metadata/instance, "
+                          "/metadata/versions, /metadata/attested, /metadata/scheduledevents, "
+                          "/metadata/loadbalancer",
+                          settings_, Endpoint::other);
+}
+
+asio::awaitable<HttpResponse> NmiHandler::proxy(const HttpRequest& request, std::string target,
+                                                Context& ctx) {
     auto fail = [&](Errc code, std::string_view text) {
         ctx.error = code;
         return error_response(code, text, settings_, Endpoint::other);
@@ -45,15 +113,18 @@ asio::awaitable<HttpResponse> NmiHandler::proxy(const HttpRequest& request, Cont
     }
     net::ClientRequest upstream;
     upstream.method = request.method;
-    upstream.target = request.target;
+    upstream.target = std::move(target);
     upstream.body = request.body;
+    ForwardedHeaders forwarded{.connection = request.headers->get("Connection"),
+                               .upstream = &upstream};
     request.headers->for_each(
         [](void* out, std::string_view name, std::string_view value) {
-            if (!is_dropped_header(name)) {
-                static_cast<net::ClientRequest*>(out)->headers.emplace_back(name, value);
+            auto* f = static_cast<ForwardedHeaders*>(out);
+            if (!is_dropped_header(name) && !is_connection_option(f->connection, name)) {
+                f->upstream->headers.emplace_back(name, value);
             }
         },
-        &upstream);
+        &forwarded);
     const auto deadline = std::chrono::steady_clock::now() + upstream_.proxy_timeout;
     auto answer = co_await deps_.imds.request(upstream, deadline);
     if (!answer) {

@@ -125,27 +125,29 @@ asio::awaitable<HttpResponse> NmiHandler::respond(const HttpRequest& request,
     switch (routed.route) {
         case http::Route::token:
             return token(request, routed.query, ctx);
+        case http::Route::malformed: {
+            ctx.error = Errc::bad_request;
+            HttpResponse response = error_response(Errc::bad_request, "Invalid request target",
+                                                   settings_, Endpoint::other);
+            return ready(std::move(response));
+        }
         case http::Route::invalid_token_path: {
             ctx.error = Errc::invalid_token_path;
             HttpResponse response =
                 error_response(Errc::invalid_token_path, "Invalid request", settings_);
             return ready(std::move(response));
         }
+        case http::Route::identity:
+            return identity_route(request, routed, ctx);
         case http::Route::host_token:
             return host_token(request, routed.query, ctx);
         case http::Route::instance:
-            if (settings_.block_instance_metadata) {
-                ctx.error = Errc::instance_blocked;
-                HttpResponse response = error_response(Errc::instance_blocked,
-                                                       "Request blocked by AAD Pod Identity NMI",
-                                                       settings_, Endpoint::other);
-                return ready(std::move(response));
-            }
-            return proxy(request, ctx);
         case http::Route::proxy:
+            return imds_route(request, routed, ctx);
+        case http::Route::forbidden:
             break;
     }
-    return proxy(request, ctx);
+    return ready(path_not_allowed(ctx));
 }
 
 asio::awaitable<HttpResponse> NmiHandler::ready(HttpResponse response) {

@@ -1,7 +1,7 @@
 #pragma once
 
 // Private to the handlers module: what nmi_handler.cpp and its route files (token_route.cpp,
-// host_token_route.cpp, imds_proxy.cpp) share.
+// host_token_route.cpp, imds_proxy.cpp, identity_route.cpp) share.
 
 #include <boost/asio/ip/address.hpp>
 #include <memory>

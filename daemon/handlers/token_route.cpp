@@ -177,8 +177,9 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std:
     }
     const Prepared& prepared = *ctx.prepared;
     if (prepared.decision.kind == identity::DecisionKind::excepted) {
+        // True pass-through: the request as the pod sent it (hop-by-hop fields dropped).
         ctx.identity = "excepted";
-        co_return co_await proxy(request, ctx);
+        co_return co_await proxy(request, std::string{request.target}, ctx);
     }
     if (auto refused = refusal(ctx)) {
         co_return std::move(*refused);
