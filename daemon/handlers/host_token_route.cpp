@@ -51,6 +51,10 @@ asio::awaitable<HttpResponse> NmiHandler::host_token(const HttpRequest& request,
     if (ctx.resource.empty()) {
         co_return fail(Errc::resource_missing, "parameter resource cannot be empty");
     }
+    if (ctx.resource.size() > detail::kMaxResourceBytes) {
+        ctx.resource = {};
+        co_return fail(Errc::bad_request, detail::kResourceTooLong);
+    }
     ctx.pod_namespace = pod_ns;
     ctx.pod_name = pod_name;
     auto found = deps_.pods.find_by_name(pod_ns, pod_name);

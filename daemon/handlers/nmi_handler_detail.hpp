@@ -4,6 +4,7 @@
 // host_token_route.cpp, imds_proxy.cpp, identity_route.cpp) share.
 
 #include <boost/asio/ip/address.hpp>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -52,6 +53,11 @@ struct NmiHandler::Prepared {
 namespace detail {
 
 inline constexpr std::string_view kJson = "application/json; charset=utf-8";
+
+/// The longest `resource` (decoded) nmid serves: longer is a 400 before any pod lookup or
+/// cache access (a token cache keyed by hostile kilobytes is a memory attack, issue 11.5).
+inline constexpr std::size_t kMaxResourceBytes = 2048;
+inline constexpr std::string_view kResourceTooLong = "parameter resource is longer than 2048 bytes";
 
 /// A 200 with a JSON body.
 [[nodiscard]] http::HttpResponse json_ok(std::string body);

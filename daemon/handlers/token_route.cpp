@@ -85,6 +85,10 @@ std::optional<HttpResponse> NmiHandler::token_checks(const HttpRequest& request,
     if (ctx.resource.empty()) {
         return token_failure(ctx, Errc::resource_missing, "parameter resource cannot be empty");
     }
+    if (ctx.resource.size() > detail::kMaxResourceBytes) {
+        ctx.resource = {};  // not a metrics label: it is not a resource nmid serves
+        return token_failure(ctx, Errc::bad_request, detail::kResourceTooLong);
+    }
     return std::nullopt;
 }
 
