@@ -42,6 +42,12 @@ std::string_view to_string(Errc e) noexcept {
             return "host_headers_missing";
         case Errc::instance_blocked:
             return "instance_blocked";
+        case Errc::path_not_allowed:
+            return "path_not_allowed";
+        case Errc::path_not_found:
+            return "path_not_found";
+        case Errc::method_not_allowed:
+            return "method_not_allowed";
         case Errc::pod_not_found:
             return "pod_not_found";
         case Errc::pod_ip_ambiguous:

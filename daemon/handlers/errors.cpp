@@ -23,10 +23,16 @@ Mapping mapping_for(Errc code, const HandlerSettings& settings, Endpoint endpoin
         case Errc::host_headers_missing:
         case Errc::bad_request:
             return {400, "invalid_request", false};
-        // NMI answered 500 for a non-loopback /host/token caller; 403 says what it is.
+        // NMI answered 500 for a non-loopback /host/token caller; 403 says what it is. Paths
+        // nmid answers itself (issue 11) are never forwarded and never retried.
         case Errc::not_loopback:
         case Errc::instance_blocked:
+        case Errc::path_not_allowed:
             return {403, "access_denied", false};
+        case Errc::path_not_found:
+            return {404, "not_found", false};
+        case Errc::method_not_allowed:
+            return {405, "method_not_allowed", false};
         // Pod lookup: NMI's 500, retried by every SDK.
         case Errc::remote_address_invalid:
         case Errc::pod_not_found:

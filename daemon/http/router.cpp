@@ -11,247 +11,146 @@
 
 #include "nmid/core/ascii.hpp"
 #include "nmid/core/hex.hpp"
+#include "nmid/http/canonical_target.hpp"
 #include "swar.hpp"
 
 namespace nmid::http {
 namespace {
 
-constexpr std::size_t kInlinePath = 512;
-
-constexpr std::string_view kMetadata = "metadata";
-constexpr std::string_view kTokenTail = "/identity/oauth2/token";
-constexpr std::string_view kIdentity = "/identity";
-constexpr std::string_view kOauth2 = "oauth2";
-constexpr std::string_view kToken = "token";
-constexpr std::string_view kInstanceTail = "/instance";
+constexpr std::string_view kTokenPath = "/metadata/identity/oauth2/token";
+constexpr std::string_view kIdentity = "/metadata/identity";
 constexpr std::string_view kHostToken = "/host/token";
+constexpr std::string_view kInstance = "/metadata/instance";
+constexpr std::string_view kVersions = "/metadata/versions";
+constexpr std::string_view kAttested = "/metadata/attested";
+constexpr std::string_view kScheduledEvents = "/metadata/scheduledevents";
+constexpr std::string_view kLoadBalancer = "/metadata/loadbalancer";
+constexpr std::string_view kMetadataSegment = "/metadata";
 
-/// Scratch space for a decoded or cleaned path: on the stack for usual sizes.
-class Scratch {
-public:
-    explicit Scratch(std::size_t capacity) {
-        if (capacity > inline_.size()) {
-            heap_.resize(capacity);
-            data_ = heap_.data();
-        } else {
-            data_ = inline_.data();
-        }
-    }
-    Scratch(const Scratch&) = delete;
-    Scratch& operator=(const Scratch&) = delete;
-    [[nodiscard]] char* data() noexcept { return data_; }
-
-private:
-    std::array<char, kInlinePath + 2> inline_;  // not initialised: written before read
-    std::string heap_;
-    char* data_ = nullptr;
-};
-
-/// Go's `unescape(s, encodePath)` ('+' stays '+'). Returns false on an invalid escape.
-bool percent_decode_path(std::string_view in, char* out, std::size_t& written) noexcept {
-    std::size_t w = 0;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        if (in[i] != '%') {
-            out[w++] = in[i];
-            continue;
-        }
-        if (i + 2 >= in.size()) {
-            return false;
-        }
-        const int hi = hex_value(in[i + 1]);
-        const int lo = hex_value(in[i + 2]);
-        if (hi < 0 || lo < 0) {
-            return false;
-        }
-        out[w++] = static_cast<char>((hi << 4) | lo);
-        i += 2;
-    }
-    written = w;
-    return true;
-}
-
-/// gorilla/mux `cleanPath`: rooted `path.Clean`, keeping a trailing slash. `out` needs
-/// in.size() + 2 bytes.
-std::size_t clean_path(std::string_view in, char* out) noexcept {
-    std::size_t w = 0;
-    out[w++] = '/';
-    const std::size_t dotdot = 1;  // rooted: ".." never climbs above "/"
-    std::size_t r = (!in.empty() && in[0] == '/') ? 1 : 0;
-    const std::size_t n = in.size();
-    while (r < n) {
-        if (in[r] == '/' || (in[r] == '.' && (r + 1 == n || in[r + 1] == '/'))) {
-            ++r;  // an empty or "." element
-        } else if (in[r] == '.' && r + 1 < n && in[r + 1] == '.' &&
-                   (r + 2 == n || in[r + 2] == '/')) {
-            r += 2;
-            if (w > dotdot) {
-                --w;
-                while (w > dotdot && out[w] != '/') {
-                    --w;
-                }
-            }
-        } else {
-            if (w != 1) {
-                out[w++] = '/';
-            }
-            for (; r < n && in[r] != '/'; ++r) {
-                out[w++] = in[r];
-            }
-        }
-    }
-    if (n > 0 && in[n - 1] == '/' && w != 1) {
-        out[w++] = '/';
-    }
-    return w;
-}
-
-bool starts_with_metadata_ci(std::string_view s, std::size_t pos) noexcept {
-    if (s.size() < pos + kMetadata.size()) {
+/// `s` equals `lower` (lower case) with `s`'s ASCII case folded. The usual spelling, already
+/// lower case, is one memcmp.
+bool folded_equals(std::string_view s, std::string_view lower) noexcept {
+    if (s.size() != lower.size()) {
         return false;
     }
-    for (std::size_t i = 0; i < kMetadata.size(); ++i) {
-        if (ascii_lower(s[pos + i]) != kMetadata[i]) {
+    if (s == lower) {
+        return true;
+    }
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (ascii_lower(s[i]) != lower[i]) {
             return false;
         }
     }
     return true;
 }
 
-/// `/{type:(?i:metadata)}<tail>` as a prefix of `path`.
-bool has_metadata_prefix(std::string_view path, std::string_view tail) noexcept {
-    return path.size() >= 1 + kMetadata.size() + tail.size() && path[0] == '/' &&
-           starts_with_metadata_ci(path, 1) && path.substr(1 + kMetadata.size()).starts_with(tail);
+/// `s` starts with `prefix` (lower case), ASCII case folded.
+bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
+    return s.size() >= prefix.size() && folded_equals(s.substr(0, prefix.size()), prefix);
 }
 
-/// Unanchored `/(?i:metadata)/identity(.*?)oauth2(.*?)token`. The earliest occurrence of each
-/// piece leaves the most room for the next, so a greedy scan decides the match. Unlike Go's
-/// `.`, a newline is matched too: an odd path is answered 400 rather than proxied.
-bool matches_odd_token_path(std::string_view path) noexcept {
-    const std::size_t lead = 1 + kMetadata.size() + kIdentity.size();
-    for (std::size_t i = path.find('/'); i != std::string_view::npos && i + lead <= path.size();
-         i = path.find('/', i + 1)) {
-        if (!starts_with_metadata_ci(path, i + 1) ||
-            path.substr(i + 1 + kMetadata.size(), kIdentity.size()) != kIdentity) {
-            continue;
-        }
-        const std::size_t o = path.find(kOauth2, i + lead);
-        if (o == std::string_view::npos) {
-            return false;
-        }
-        return path.find(kToken, o + kOauth2.size()) != std::string_view::npos;
-    }
-    return false;
+/// `path` is `dir` or under it (segment-wise), ASCII case folded.
+bool is_under(std::string_view path, std::string_view dir) noexcept {
+    return istarts_with(path, dir) && (path.size() == dir.size() || path[dir.size()] == '/');
 }
 
-/// Splits an absolute-form target into its path ("" when absent) and the rest.
-std::string_view path_and_query_of(std::string_view target) noexcept {
-    if (target.empty() || target[0] == '/') {
-        return target;
+/// NMI's token route on the raw path: `/{(?i:metadata)}/identity/oauth2/token`, exactly,
+/// with at most one trailing '/' (the canonical path is the token path already).
+bool is_nmi_token_spelling(std::string_view raw) noexcept {
+    if (raw == kTokenPath) {
+        return true;  // the usual spelling
     }
-    const std::size_t scheme_end = target.find("://");
-    const std::size_t first_delim = target.find_first_of("/?");
-    if (scheme_end == std::string_view::npos || first_delim < scheme_end) {
-        return target;  // "*", or something Go would route as an opaque path
+    if (raw.size() == kTokenPath.size() + 1 && raw.back() == '/') {
+        raw.remove_suffix(1);
     }
-    const std::size_t authority = scheme_end + 3;
-    const std::size_t rest = target.find_first_of("/?", authority);
-    return rest == std::string_view::npos ? std::string_view{} : target.substr(rest);
+    return raw.size() == kTokenPath.size() &&
+           folded_equals(raw.substr(0, kMetadataSegment.size()), kMetadataSegment) &&
+           raw.substr(kMetadataSegment.size()) == kTokenPath.substr(kMetadataSegment.size());
 }
 
-/// A rooted path with no escapes, no empty segment and no dot segment: its own decoded and
-/// cleaned form.
-bool is_canonical(std::string_view path) noexcept {
-    if (path.empty() || path[0] != '/') {
-        return false;
+/// The allowlisted IMDS path `path` is, or ImdsPath::none.
+ImdsPath imds_path_of(std::string_view path) noexcept {
+    if (is_under(path, kInstance)) {
+        return ImdsPath::instance;
     }
-    // Whole words without '%' or '.' need only the "//" test; the rest byte by byte.
-    std::size_t i = 0;
-    for (; i + 8 <= path.size(); i += 8) {
-        const std::uint64_t w = swar::load8(path.data() + i);
-        if ((swar::bytes_equal(w, '%') | swar::bytes_equal(w, '.')) != 0) {
-            break;
-        }
-        const std::uint64_t slashes = swar::bytes_equal(w, '/');
-        // Adjacent bytes both '/', within the word (either byte order) or across words.
-        if ((slashes & (slashes >> 8U)) != 0 || (i > 0 && path[i - 1] == '/' && path[i] == '/')) {
-            return false;
-        }
+    if (folded_equals(path, kVersions)) {
+        return ImdsPath::versions;
     }
-    for (std::size_t j = i == 0 ? 0 : i - 1; j < path.size(); ++j) {
-        const char c = path[j];
-        if (c == '%') {
-            return false;
-        }
-        if (c == '/' && j + 1 < path.size() && (path[j + 1] == '/' || path[j + 1] == '.')) {
-            return false;  // "//" or a segment starting with '.': let clean_path decide
-        }
+    if (is_under(path, kAttested)) {
+        return ImdsPath::attested;
     }
-    return true;
-}
-
-/// The table, on the decoded path and its cleaned form.
-Route classify(std::string_view decoded, std::string_view cleaned) noexcept {
-    if (has_metadata_prefix(cleaned, kTokenTail)) {
-        return Route::token;
+    if (folded_equals(path, kScheduledEvents)) {
+        return ImdsPath::scheduled_events;
     }
-    // The decoded-path tests catch token paths hidden behind dot-segments, which an upstream
-    // that does not clean paths would still serve as token requests.
-    const bool same = decoded.data() == cleaned.data();
-    if (matches_odd_token_path(cleaned) ||
-        (!same && (has_metadata_prefix(decoded, kTokenTail) || matches_odd_token_path(decoded)))) {
-        return Route::invalid_token_path;
+    if (folded_equals(path, kLoadBalancer)) {
+        return ImdsPath::load_balancer;
     }
-    if (cleaned.starts_with(kHostToken)) {
-        return Route::host_token;
-    }
-    if (has_metadata_prefix(cleaned, kInstanceTail)) {
-        return Route::instance;
-    }
-    return Route::proxy;
+    return ImdsPath::none;
 }
 
 }  // namespace
 
 std::string_view to_string(Route route) noexcept {
     switch (route) {
+        case Route::malformed:
+            return "malformed";
         case Route::token:
             return "token";
         case Route::invalid_token_path:
             return "invalid_token_path";
+        case Route::identity:
+            return "identity";
         case Route::host_token:
             return "host_token";
         case Route::instance:
             return "instance";
         case Route::proxy:
             return "proxy";
+        case Route::forbidden:
+            return "forbidden";
     }
-    return "proxy";
+    return "forbidden";
+}
+
+bool method_allowed(ImdsPath path, std::string_view method) noexcept {
+    if (path == ImdsPath::none) {
+        return false;
+    }
+    return method == "GET" || (method == "POST" && path == ImdsPath::scheduled_events);
+}
+
+std::string_view allowed_methods(ImdsPath path) noexcept {
+    return path == ImdsPath::scheduled_events ? "GET, POST" : "GET";
 }
 
 RoutedTarget route(std::string_view target) {
-    RoutedTarget out;
-    const std::string_view rest = path_and_query_of(target);
-    const std::size_t q = rest.find('?');
-    out.path = rest.substr(0, q);
-    if (q != std::string_view::npos) {
-        out.query = rest.substr(q + 1);
-    }
-    if (is_canonical(out.path)) {
-        // The usual case: decoding and cleaning would change nothing.
-        out.route = classify(out.path, out.path);
+    RoutedTarget out{.route = Route::forbidden,
+                     .imds = ImdsPath::none,
+                     .path = {},
+                     .query = {},
+                     .canonical = CanonicalTarget{target}};
+    const CanonicalTarget& c = out.canonical;
+    out.path = c.raw_path();
+    out.query = c.query();
+    if (c.malformed()) {
+        out.route = Route::malformed;
         return out;
     }
-    Scratch decoded_space{out.path.size()};
-    std::size_t decoded_size = 0;
-    if (!percent_decode_path(out.path, decoded_space.data(), decoded_size)) {
-        // Go's server answers 400 before routing; never proxy what we cannot read.
-        out.route = Route::invalid_token_path;
-        return out;
+    const std::string_view path = c.path();
+    if (folded_equals(path, kTokenPath)) {
+        out.route = !c.has_fragment() && is_nmi_token_spelling(c.raw_path())
+                        ? Route::token
+                        : Route::invalid_token_path;
+    } else if (is_under(path, kIdentity)) {
+        out.route = Route::identity;
+    } else if (istarts_with(path, kHostToken)) {
+        out.route = Route::host_token;
+    } else {
+        out.imds = imds_path_of(path);
+        out.route = out.imds == ImdsPath::none       ? Route::forbidden
+                    : out.imds == ImdsPath::instance ? Route::instance
+                                                     : Route::proxy;
     }
-    const std::string_view decoded{decoded_space.data(), decoded_size};
-    Scratch cleaned_space{decoded.size() + 2};
-    const std::string_view cleaned{cleaned_space.data(), clean_path(decoded, cleaned_space.data())};
-    out.route = classify(decoded, cleaned);
     return out;
 }
 

@@ -21,6 +21,9 @@ enum class Errc {
     not_loopback,                 ///< `/host/token` from a non-loopback peer
     host_headers_missing,         ///< `/host/token` without `podns`/`podname`
     instance_blocked,             ///< `--block-instance-metadata`
+    path_not_allowed,             ///< a path the proxy does not forward (issue 11): 403
+    path_not_found,               ///< an identity path nmid does not serve (issue 11): 404
+    method_not_allowed,           ///< a method the proxied path does not take: 405
     // Pod lookup.
     pod_not_found,      ///< no Pending/Running pod with that IP (after a refresh)
     pod_ip_ambiguous,   ///< two or more pods claim the IP: never guessed

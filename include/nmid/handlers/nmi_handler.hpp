@@ -50,7 +50,7 @@ public:
     /// decision and a cached token (or a refusal decided from them).
     std::optional<http::HttpResponse> handle_now(const http::HttpRequest& request) override;
 
-    struct Context;   ///< per-request facts for the audit line (defined in the .cpp)
+    struct Context;   ///< per-request facts for the audit line (nmi_handler_detail.hpp)
     struct Prepared;  ///< a resolved (pod, query, CRD snapshot) and its cache key
 
 private:
@@ -94,8 +94,22 @@ private:
                                                      std::string_view query, Context& ctx);
     boost::asio::awaitable<http::HttpResponse> host_token(const http::HttpRequest& request,
                                                           std::string_view query, Context& ctx);
+    /// Anything else under /metadata/identity: 404, or the excepted pod's pass-through.
+    boost::asio::awaitable<http::HttpResponse> identity_route(const http::HttpRequest& request,
+                                                              const http::RoutedTarget& routed,
+                                                              Context& ctx);
+    /// An allowlisted IMDS path: blocked (instance metadata with the flag), 405 for a method
+    /// the path does not take, else proxied.
+    boost::asio::awaitable<http::HttpResponse> imds_route(const http::HttpRequest& request,
+                                                          const http::RoutedTarget& routed,
+                                                          Context& ctx);
+    /// 403 for a path nmid does not forward.
+    http::HttpResponse path_not_allowed(Context& ctx) const;
+    /// The canonical path, spelled for the wire, and the raw query: what nmid forwards.
+    static std::string upstream_target(const http::RoutedTarget& routed);
+    /// Forwards the request to IMDS with `target` (hop-by-hop fields dropped).
     boost::asio::awaitable<http::HttpResponse> proxy(const http::HttpRequest& request,
-                                                     Context& ctx);
+                                                     std::string target, Context& ctx);
 
     NmiDependencies deps_;
     std::uint64_t id_;  ///< tells this handler's memo entries from another's

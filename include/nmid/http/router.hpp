@@ -4,34 +4,68 @@
 #include <string>
 #include <string_view>
 
+#include "nmid/http/canonical_target.hpp"
+
 namespace nmid::http {
 
-/// NMI's routing table (reference nmi-behaviour 3.1), evaluated in this order.
+/// nmid's routing table, on the target's canonical form (canonical_target.hpp), in this order.
+/// Nothing whose canonical path is /metadata/identity or under it is ever a proxy route.
 enum class Route {
-    token,               ///< `/{metadata any case}/identity/oauth2/token...`
-    invalid_token_path,  ///< odd token-looking or undecodable path: answer 400, never proxy
+    malformed,           ///< the target cannot be read (CanonicalTarget::malformed): 400
+    token,               ///< `/metadata/identity/oauth2/token` spelled as NMI's route matched it
+    invalid_token_path,  ///< the token path in any other spelling: 400, as NMI
+    identity,            ///< anything else under `/metadata/identity`: nmid's own 404
     host_token,          ///< `/host/token...`
-    instance,            ///< `/{metadata any case}/instance...`: the handler blocks or proxies
-    proxy,               ///< everything else: proxied to IMDS
+    instance,            ///< `/metadata/instance[/...]`: the handler blocks or proxies
+    proxy,               ///< another IMDS path on the allowlist (see ImdsPath): proxied
+    forbidden,           ///< any other path: nmid's own 403, never proxied
 };
 
-/// "token", "invalid_token_path", "host_token", "instance", "proxy".
+/// "malformed", "token", "invalid_token_path", "identity", "host_token", "instance", "proxy",
+/// "forbidden".
 [[nodiscard]] std::string_view to_string(Route route) noexcept;
 
-/// The route of a request target and its raw parts (views into the target).
-struct RoutedTarget {
-    Route route = Route::proxy;
-    std::string_view path;   ///< raw path as received (not decoded); absolute-form: the path part
-    std::string_view query;  ///< raw, after the first '?'; "" when absent
+/// The IMDS paths the proxy forwards (they carry no credentials).
+enum class ImdsPath {
+    none,              ///< not a proxy route
+    instance,          ///< `/metadata/instance` and under it
+    versions,          ///< `/metadata/versions`
+    attested,          ///< `/metadata/attested` and under it
+    scheduled_events,  ///< `/metadata/scheduledevents` (GET and POST)
+    load_balancer,     ///< `/metadata/loadbalancer`
 };
 
-/// Routes a request target (origin-form `/p?q`; absolute-form `http://h/p?q` is routed by its
-/// path, as Go's server does). Matching uses the percent-decoded path cleaned like Go's
-/// `path.Clean` (`//`, `/./`, `/../`), so a token path cannot be smuggled past nmid through
-/// encoding or dot-segments: a decoded path that only looks like a token path before cleaning
-/// is `invalid_token_path`. A path with an invalid percent escape, which Go's server rejects
-/// with 400 before routing, is `invalid_token_path` too (answered 400, never proxied). Pure; no
-/// allocation for paths up to 512 bytes.
+/// Whether the proxy forwards `method` (case-sensitive, as HTTP methods are) to `path`: GET,
+/// and POST for scheduled events only. False for ImdsPath::none.
+[[nodiscard]] bool method_allowed(ImdsPath path, std::string_view method) noexcept;
+
+/// The `Allow` field value of a 405 for `path` ("GET" or "GET, POST").
+[[nodiscard]] std::string_view allowed_methods(ImdsPath path) noexcept;
+
+/// The route of a request target and its parts.
+struct RoutedTarget {
+    Route route = Route::forbidden;
+    ImdsPath imds = ImdsPath::none;  ///< instance and proxy routes: which allowlisted path
+    std::string_view path;   ///< raw path as received (not decoded); absolute-form: the path part
+    std::string_view query;  ///< raw, after the first '?' (before any '#'); "" when absent
+    CanonicalTarget canonical;  ///< the canonical form (views into the target)
+};
+
+/// Routes a request target (origin-form `/p?q`; absolute-form `http://h/p?q` by its path) on
+/// its canonical form, ASCII case folded:
+/// - malformed: Route::malformed;
+/// - `/metadata/identity/oauth2/token`: Route::token when the raw path is
+///   `/{metadata in any case}/identity/oauth2/token` with at most one trailing '/' and the
+///   target has no fragment (NMI's route), else Route::invalid_token_path;
+/// - `/metadata/identity` or under it: Route::identity;
+/// - starting with `/host/token`: Route::host_token;
+/// - `/metadata/instance` or under it: Route::instance;
+/// - `/metadata/versions`, `/metadata/attested[/...]`, `/metadata/scheduledevents`,
+///   `/metadata/loadbalancer`: Route::proxy;
+/// - anything else: Route::forbidden.
+/// Whether a route may be forwarded depends on the canonical path alone; the raw spelling
+/// only tells token from invalid_token_path. Pure; no allocation when the target's path is
+/// already canonical.
 [[nodiscard]] RoutedTarget route(std::string_view target);
 
 /// Value of query parameter `name` in a raw query string, percent-decoded ('+' is a space), as

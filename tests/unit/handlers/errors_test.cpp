@@ -37,6 +37,9 @@ TEST(ErrorResponse, EveryErrorHasOneStatusAndAnImdsShapedBody) {
         {Errc::bad_request, 400, {}},
         {Errc::not_loopback, 403, {}},
         {Errc::instance_blocked, 403, {}},
+        {Errc::path_not_allowed, 403, {}},
+        {Errc::path_not_found, 404, {}},
+        {Errc::method_not_allowed, 405, {}},
         {Errc::remote_address_invalid, 500, {}},
         {Errc::pod_not_found, 500, {}},
         {Errc::pod_ip_ambiguous, 500, {}},
@@ -69,6 +72,16 @@ TEST(ErrorResponse, EveryErrorHasOneStatusAndAnImdsShapedBody) {
         if (row.status == 400) {
             EXPECT_EQ(body["error"], "invalid_request");
         }
+    }
+}
+
+TEST(ErrorResponse, PathsNmiAnswersItselfAreNeverRetryable) {
+    HandlerSettings settings;
+    settings.set_retry_after_header = true;
+    for (Errc code : {Errc::path_not_allowed, Errc::path_not_found, Errc::method_not_allowed}) {
+        const auto r = error_response(code, "x", settings, Endpoint::other);
+        EXPECT_EQ(retry_after(r), std::nullopt) << to_string(code);
+        EXPECT_EQ(r.status, status_for(code, HandlerSettings{})) << to_string(code);
     }
 }
 

@@ -1,0 +1,75 @@
+#pragma once
+
+// Private to the handlers module: what nmi_handler.cpp and its route files (token_route.cpp,
+// host_token_route.cpp, imds_proxy.cpp, identity_route.cpp) share.
+
+#include <boost/asio/ip/address.hpp>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "nmid/core/errc.hpp"
+#include "nmid/handlers/nmi_handler.hpp"
+#include "nmid/http/message.hpp"
+#include "nmid/identity/resolver.hpp"
+#include "nmid/token/token_cache.hpp"
+
+namespace nmid::handlers {
+
+/// The token query's parameters decoded in one pass: `values` view the query (or `decoded`).
+struct TokenParams {
+    std::string_view resource;
+    std::string_view client_id;
+    std::string_view resource_id;  ///< msi_res_id, else mi_res_id
+    std::string_view object_id;
+};
+
+/// Facts gathered while answering, written once into the audit line and the metrics. The
+/// views point into the request or into what the context holds.
+struct NmiHandler::Context {
+    std::string_view route;
+    std::string_view cache;
+    std::string_view pod_namespace;
+    std::string_view pod_name;
+    std::string_view identity;  ///< redacted client id, or "excepted"
+    std::string_view resource;
+    TokenParams params;  ///< the token route's query parameters
+    Errc error = Errc::ok;
+    PodInfoPtr pod;
+    std::shared_ptr<const Prepared> prepared;
+    std::string decoded;  ///< query values that had to be decoded
+};
+
+/// A (pod, query) resolved under one CRD snapshot, with what answering it from the cache
+/// needs: built once and reused by every request of that pod until the snapshot changes.
+struct NmiHandler::Prepared {
+    CrdSnapshotPtr crds;  ///< keeps decision.identity alive
+    identity::Decision decision;
+    PreparedIdentity key;  ///< bound: the cache key's identity half, hashed
+    std::string redacted;  ///< bound: the client id as the audit line shows it
+};
+
+namespace detail {
+
+inline constexpr std::string_view kJson = "application/json; charset=utf-8";
+
+/// The longest `resource` (decoded) nmid serves: longer is a 400 before any pod lookup or
+/// cache access (a token cache keyed by hostile kilobytes is a memory attack, issue 11.5).
+inline constexpr std::size_t kMaxResourceBytes = 2048;
+inline constexpr std::string_view kResourceTooLong = "parameter resource is longer than 2048 bytes";
+
+/// A 200 with a JSON body.
+[[nodiscard]] http::HttpResponse json_ok(std::string body);
+
+/// `resource`, `client_id`, `msi_res_id` (else `mi_res_id`) and `object_id` of a token query.
+[[nodiscard]] TokenParams parse_token_params(std::string_view query, std::string& decoded);
+
+/// The error of a denial.
+[[nodiscard]] Errc errc_for(identity::DenyReason reason);
+
+/// NMI's message for a failed fetch, with the upstream's own answer when it sent one.
+[[nodiscard]] std::string fetch_failure_text(const FetchError& e);
+
+}  // namespace detail
+}  // namespace nmid::handlers
