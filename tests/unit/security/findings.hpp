@@ -57,6 +57,7 @@ public:
         classes_[cls].example = std::move(example);
     }
     [[nodiscard]] bool empty() const { return classes_.empty(); }
+    [[nodiscard]] std::size_t size() const { return classes_.size(); }
     [[nodiscard]] bool has(const std::string& cls) const { return classes_.count(cls) != 0; }
 
     [[nodiscard]] std::string report(const char* test, std::uint64_t base) const {

@@ -135,16 +135,16 @@ inline std::vector<std::string> check_request(const Cluster& c, const GenRequest
         }
     }
     for (std::size_t i = before.forwarded; i < rig.forwarded.size(); ++i) {
-        const std::vector<std::string> segs = canonical_segments(rig.forwarded[i]);
-        if (!under_identity(segs)) {
+        const std::vector<std::string> cut = canonical_segments(rig.forwarded[i]);
+        const std::vector<std::string> whole = canonical_segments(rig.forwarded[i], false);
+        if (!under_identity(cut) && !under_identity(whole)) {
             continue;
         }
+        const std::string where = g.endpoint + " spelled " + main_spelling(g.spelling);
         if (excepted == Tri::no) {
-            found.push_back("unsafe:identity_path_forwarded_for_non_excepted[" +
-                            tags_text(g.spelling) + "]");
-        } else if (!is_token_route(segs)) {
-            found.push_back("unsafe:identity_endpoint_forwarded_for_excepted[" +
-                            (segs.size() > 2 ? segs[2] : std::string{"(none)"}) + "]");
+            found.push_back("unsafe:identity_path_forwarded_for_non_excepted[" + where + "]");
+        } else if (!is_token_route(whole)) {
+            found.push_back("unsafe:identity_endpoint_forwarded_for_excepted[" + where + "]");
         }
     }
     if (a.status != 200) {

@@ -59,6 +59,7 @@ struct GenRequest {
     std::string peer;  ///< a pod's IP or an address no pod has
     std::string method{"GET"};
     std::string target;
+    std::string endpoint;               ///< the path before disguise, e.g. /metadata/identity/info
     std::vector<std::string> spelling;  ///< how the path was disguised (tags, sorted)
     Selectors selectors;
     std::vector<std::pair<std::string, std::string>> headers;

@@ -44,7 +44,8 @@ inline std::string decode_once(std::string_view s) {
 }
 
 /// The path's segments in canonical form (see the file comment).
-inline std::vector<std::string> canonical_segments(std::string_view target) {
+inline std::vector<std::string> canonical_segments(std::string_view target,
+                                                   bool cut_fragment = true) {
     std::string_view t = target;
     if (!t.starts_with('/')) {
         const std::size_t scheme = t.find("://");
@@ -53,7 +54,7 @@ inline std::vector<std::string> canonical_segments(std::string_view target) {
             t = path == std::string_view::npos ? std::string_view{} : t.substr(path);
         }
     }
-    t = t.substr(0, t.find_first_of("?#"));
+    t = t.substr(0, t.find_first_of(cut_fragment ? "?#" : "?"));
     std::string path{t};
     for (int layer = 0; layer < 4; ++layer) {
         std::string next = decode_once(path);
@@ -93,6 +94,19 @@ inline bool under_identity(const std::vector<std::string>& segs) {
     return segs.size() >= 2 && segs[0] == "metadata" && segs[1] == "identity";
 }
 
+/// The most telling of a request's disguises, for a report's class name.
+inline std::string main_spelling(const std::vector<std::string>& tags) {
+    static const std::array<const char*, 11> order = {
+        "backslash",   "pct5c",         "double_pct", "pct2f", "semicolon",    "fragment",
+        "dot_segment", "empty_segment", "pct_letter", "case",  "absolute_form"};
+    for (const char* t : order) {
+        if (std::find(tags.begin(), tags.end(), t) != tags.end()) {
+            return t;
+        }
+    }
+    return "plain";
+}
+
 /// The token route as an excepted pod may have it passed through (NMI's prefix match).
 inline bool is_token_route(const std::vector<std::string>& segs) {
     return segs.size() >= 4 && under_identity(segs) && segs[2] == "oauth2" &&
@@ -100,6 +114,7 @@ inline bool is_token_route(const std::vector<std::string>& segs) {
 }
 
 struct GenPath {
+    std::string endpoint;
     std::string path;
     std::vector<std::string> tags;
 };
@@ -123,6 +138,7 @@ inline GenPath random_path(Rng& rng) {
     std::vector<std::string> segs;
     {
         const std::string& base = rng.pick(bases);
+        out.endpoint = base;
         std::size_t start = 1;
         for (std::size_t slash = base.find('/', 1);; slash = base.find('/', start)) {
             segs.push_back(base.substr(start, slash - start));
@@ -217,6 +233,7 @@ inline GenRequest random_request(Rng& rng, const Cluster& c) {
     r.peer = rng.chance(92) ? rng.pick(c.pods).ip : "10.244.9.9";
     GenPath p = random_path(rng);
     r.spelling = std::move(p.tags);
+    r.endpoint = p.endpoint;
     r.selectors = random_selectors(rng, c);
     static const std::array<std::string, 3> resources = {"https://vault.azure.net",
                                                          "https%3A%2F%2Fmanagement.azure.com%2F",
