@@ -75,6 +75,7 @@ struct Daemon::Impl {
 
     // daemon_metrics.cpp
     void register_metrics();
+    void register_security_metrics();
     void register_source_metrics();
 
     /// Spawns a long-running task owned by the daemon: cancelled at shutdown.

@@ -39,11 +39,46 @@ void Daemon::Impl::register_metrics() {
                         "Lookups that waited on a shared pod refresh",
                         [this] { return static_cast<double>(pods.stats().coalesced_waiters); });
     register_source_metrics();
+    register_security_metrics();
     metrics.add_gauge("nmid_connections_active", "Open pod-facing connections",
                       [this] { return static_cast<double>(server.stats().active); });
     metrics.add_counter("nmid_connections_refused_total",
                         "Connections refused over --max-connections",
                         [this] { return static_cast<double>(server.stats().refused); });
+}
+
+// Issue 11: what nmid refused to serve, so that an operator sees a tenant's broken or hostile
+// identity object, or a pod over its share, without reading logs.
+void Daemon::Impl::register_security_metrics() {
+    metrics.add_gauge("nmid_token_cache_bytes",
+                      "Bytes the cached tokens take (keys, tokens and a fixed overhead per entry)",
+                      [this] { return static_cast<double>(cache.stats().bytes); });
+    metrics.add_gauge(
+        "nmid_token_cache_queued",
+        "Upstream calls (token fetches, proxied requests) waiting for the IMDS budget",
+        [this] { return static_cast<double>(cache.stats().queued); });
+    metrics.add_labeled_counter(
+        "nmid_pod_limited_total", "Requests refused with 429 because the pod was over its share",
+        "reason", [this] {
+            const auto st = cache.stats();
+            return std::vector<std::pair<std::string, double>>{
+                {"pending_fetches", static_cast<double>(st.refused_pending)},
+                {"tokens", static_cast<double>(st.refused_tokens)},
+            };
+        });
+    metrics.add_labeled_gauge(
+        "nmid_identities_rejected",
+        "AzureIdentity objects (and assignments) left out of the snapshot, by reason", "reason",
+        [this] {
+            const auto counts = crd_store.rejection_counts();
+            std::vector<std::pair<std::string, double>> out;
+            out.reserve(counts.size());
+            for (std::size_t i = 0; i < counts.size(); ++i) {
+                out.emplace_back(std::string{to_string(static_cast<RejectReason>(i))},
+                                 static_cast<double>(counts[i]));
+            }
+            return out;
+        });
 }
 
 void Daemon::Impl::register_source_metrics() {

@@ -22,6 +22,24 @@ std::string Daemon::Impl::crd_source_name() const {
                                          : config.crds.crds_file;
 }
 
+std::string rejections_detail(const std::vector<RejectedIdentity>& rejected) {
+    // A tenant's refused object never makes the node unready; it is shown, a few by name.
+    constexpr std::size_t kNamed = 5;
+    if (rejected.empty()) {
+        return {};
+    }
+    std::string out = std::to_string(rejected.size()) + " identity object(s) refused:";
+    for (std::size_t i = 0; i < rejected.size() && i < kNamed; ++i) {
+        const auto& r = rejected[i];
+        out += (i == 0 ? " " : ", ") + std::string{r.kind} + " " + r.namespace_name + "/" + r.name +
+               " (" + std::string{to_string(r.rejection.reason)} + ")";
+    }
+    if (rejected.size() > kNamed) {
+        out += ", ...";
+    }
+    return out;
+}
+
 std::vector<handlers::ReadinessCheck> Daemon::Impl::readiness() const {
     const auto pod_stats = pods.stats();
     return {
@@ -29,7 +47,8 @@ std::vector<handlers::ReadinessCheck> Daemon::Impl::readiness() const {
          pods.ready() ? std::to_string(pod_stats.pods) + " pods"
                       : "no successful read of " + pod_source_name() + " yet"},
         {"crds", crd_store.ready(),
-         crd_store.ready() ? std::string{} : "no successful read of " + crd_source_name() + " yet"},
+         crd_store.ready() ? rejections_detail(*crd_store.rejections())
+                           : "no successful read of " + crd_source_name() + " yet"},
         {"listener", listening, listening ? std::string{} : "not accepting"},
         iptables_readiness(),
     };

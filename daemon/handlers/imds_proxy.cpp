@@ -125,8 +125,23 @@ asio::awaitable<HttpResponse> NmiHandler::proxy(const HttpRequest& request, std:
             }
         },
         &forwarded);
+    // IMDS's limits are per VM: a proxied or passed-through request takes a unit of the same
+    // budget as nmid's own token fetches, admitted fairly across pods (issue 11.4).
+    // Attributed to the pod when the route looked it up (pass-through), else to its address.
+    const std::string requester = ctx.pod ? ctx.pod->uid : request.peer.to_string();
+    auto permit = co_await deps_.cache.acquire_upstream(
+        requester, deps_.clock.steady_now() + upstream_.proxy_timeout);
+    if (!permit) {
+        const Errc code = permit.error() == Errc::pod_over_limit ? Errc::pod_over_limit
+                                                                  : Errc::upstream_throttled;
+        co_return fail(code, code == Errc::pod_over_limit
+                                 ? "too many requests from this pod are waiting for the instance "
+                                   "metadata service; retry"
+                                 : "the instance metadata service budget is exhausted; retry");
+    }
     const auto deadline = std::chrono::steady_clock::now() + upstream_.proxy_timeout;
     auto answer = co_await deps_.imds.request(upstream, deadline);
+    permit->reset();
     if (!answer) {
         const Errc code =
             answer.error() == Errc::timeout ? Errc::timeout : Errc::upstream_unavailable;

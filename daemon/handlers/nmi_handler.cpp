@@ -276,7 +276,9 @@ std::optional<CacheResult> NmiHandler::cached_token(const Prepared& prepared, Co
 asio::awaitable<CacheResult> NmiHandler::fetch_token(const Prepared& prepared, Context& ctx) {
     const TokenRequest request{.identity = prepared.key.identity,
                                .resource = std::string{ctx.resource}};
-    CacheResult result = co_await deps_.cache.get(request);
+    // The pod's address attributes the fetch for per-pod fairness (issue 11.4): the same key
+    // as the per-pod connection cap and the proxy's share of the IMDS budget.
+    CacheResult result = co_await deps_.cache.get(request, detail::requester_of(ctx));
     ctx.cache = to_string(result.outcome);
     co_return result;
 }

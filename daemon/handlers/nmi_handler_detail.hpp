@@ -52,6 +52,12 @@ struct NmiHandler::Prepared {
 
 namespace detail {
 
+/// Who a token fetch is attributed to for per-pod fairness (issue 11.4): the calling pod's uid
+/// (the token route always knows the pod by the time it fetches).
+inline std::string_view requester_of(const NmiHandler::Context& ctx) noexcept {
+    return ctx.pod ? std::string_view{ctx.pod->uid} : std::string_view{};
+}
+
 inline constexpr std::string_view kJson = "application/json; charset=utf-8";
 
 /// The longest `resource` (decoded) nmid serves: longer is a 400 before any pod lookup or

@@ -206,7 +206,7 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std:
         aux.identity.tenant_id = tenant;
         std::optional<CacheResult> aux_result = deps_.cache.try_get(aux);
         if (!aux_result) {
-            aux_result = co_await deps_.cache.get(aux);
+            aux_result = co_await deps_.cache.get(aux, detail::requester_of(ctx));
         }
         if (!aux_result->token) {
             co_return token_failure(ctx, aux_result->error.code,

@@ -23,6 +23,8 @@
 #include <utility>
 #include <vector>
 
+#include "callback_collectable.hpp"
+#include "fast_histogram.hpp"
 #include "label_set.hpp"
 
 namespace nmid::metrics {
@@ -108,121 +110,6 @@ std::size_t index_in(const std::array<std::string_view, N>& labels, std::string_
     }
     return N - 1;
 }
-
-// Gauges and counters whose values live in other components and are read at scrape time.
-class CallbackCollectable final : public prometheus::Collectable {
-public:
-    void add(std::string name, std::string help, prometheus::MetricType type,
-             std::function<double()> read) {
-        std::lock_guard lock{mutex_};
-        entries_.push_back({std::move(name), std::move(help), type, std::move(read)});
-    }
-
-    std::vector<prometheus::MetricFamily> Collect() const override {
-        std::lock_guard lock{mutex_};
-        std::vector<prometheus::MetricFamily> families;
-        families.reserve(entries_.size());
-        for (const auto& entry : entries_) {
-            prometheus::MetricFamily family{entry.name, entry.help, entry.type, {}};
-            prometheus::ClientMetric metric;
-            const double value = entry.read();
-            if (entry.type == prometheus::MetricType::Counter) {
-                metric.counter.value = value;
-            } else {
-                metric.gauge.value = value;
-            }
-            family.metric.push_back(std::move(metric));
-            families.push_back(std::move(family));
-        }
-        return families;
-    }
-
-private:
-    struct Entry {
-        std::string name;
-        std::string help;
-        prometheus::MetricType type;
-        std::function<double()> read;
-    };
-    mutable std::mutex mutex_;  // guards entries_ (add_* may race with a scrape)
-    std::vector<Entry> entries_;
-};
-
-/// A histogram family for the series every request observes. prometheus-cpp's Histogram takes
-/// a mutex and runs two compare-exchange loops per observation; here an observation is a
-/// binary search and two relaxed atomic adds. A scrape reads the buckets one by one, so it may
-/// see an observation in the sum but not yet in a bucket (never a count that disagrees with
-/// the buckets, which it is computed from).
-class FastHistogramFamily final : public prometheus::Collectable {
-public:
-    class Series {
-    public:
-        Series(const Histogram::BucketBoundaries& bounds,
-               std::vector<prometheus::ClientMetric::Label> labels)
-            : bounds_(&bounds), labels_(std::move(labels)), counts_(bounds.size() + 1) {}
-
-        void observe(double value) noexcept {
-            // As prometheus-cpp: the first bucket whose upper bound is >= value, else +Inf.
-            const auto bucket = static_cast<std::size_t>(
-                std::lower_bound(bounds_->begin(), bounds_->end(), value) - bounds_->begin());
-            counts_[bucket].fetch_add(1, std::memory_order_relaxed);
-            sum_.fetch_add(value, std::memory_order_relaxed);
-        }
-
-        [[nodiscard]] prometheus::ClientMetric collect() const {
-            prometheus::ClientMetric metric;
-            metric.label = labels_;
-            std::uint64_t cumulative = 0;
-            metric.histogram.bucket.reserve(counts_.size());
-            for (std::size_t i = 0; i < counts_.size(); ++i) {
-                cumulative += counts_[i].load(std::memory_order_relaxed);
-                metric.histogram.bucket.push_back(
-                    {cumulative, i < bounds_->size() ? (*bounds_)[i]
-                                                     : std::numeric_limits<double>::infinity()});
-            }
-            metric.histogram.sample_count = cumulative;
-            metric.histogram.sample_sum = sum_.load(std::memory_order_relaxed);
-            return metric;
-        }
-
-    private:
-        const Histogram::BucketBoundaries* bounds_;
-        std::vector<prometheus::ClientMetric::Label> labels_;
-        std::vector<std::atomic<std::uint64_t>> counts_;  ///< per bucket, the last is +Inf
-        std::atomic<double> sum_{0};
-    };
-
-    FastHistogramFamily(std::string name, std::string help)
-        : name_(std::move(name)), help_(std::move(help)) {}
-
-    /// A new series; the caller never adds the same labels twice. The reference stays valid
-    /// while the family lives.
-    Series& add(std::vector<prometheus::ClientMetric::Label> labels,
-                const Histogram::BucketBoundaries& bounds) {
-        std::lock_guard lock{mutex_};
-        return *series_.emplace_back(std::make_unique<Series>(bounds, std::move(labels)));
-    }
-
-    std::vector<prometheus::MetricFamily> Collect() const override {
-        prometheus::MetricFamily family{name_, help_, prometheus::MetricType::Histogram, {}};
-        std::lock_guard lock{mutex_};
-        family.metric.reserve(series_.size());
-        for (const auto& series : series_) {
-            family.metric.push_back(series->collect());
-        }
-        std::vector<prometheus::MetricFamily> families;
-        if (!family.metric.empty()) {  // as prometheus-cpp: no samples, no family
-            families.push_back(std::move(family));
-        }
-        return families;
-    }
-
-private:
-    std::string name_;
-    std::string help_;
-    mutable std::mutex mutex_;  // guards series_ (add may race with a scrape)
-    std::vector<std::unique_ptr<Series>> series_;
-};
 
 // Tells the Metrics objects apart in the per-thread memo below (addresses can be reused).
 std::atomic<std::uint64_t> g_next_metrics_id{1};
@@ -496,36 +383,30 @@ void Metrics::count_kubernetes_api_error(std::string_view operation_type) {
     counter->Increment();
 }
 
-namespace {
-
-void add_callback(std::set<std::string, std::less<>>& names, std::mutex& mutex,
-                  CallbackCollectable& callbacks, std::string name, std::string help,
-                  prometheus::MetricType type, std::function<double()> read) {
-    if (!prometheus::CheckMetricName(name)) {
-        throw std::invalid_argument("invalid metric name: " + name);
-    }
-    if (!read) {
-        throw std::invalid_argument("metric " + name + " has no read function");
-    }
-    {
-        std::lock_guard lock{mutex};
-        if (!names.insert(name).second) {
-            throw std::invalid_argument("metric registered twice: " + name);
-        }
-    }
-    callbacks.add(std::move(name), std::move(help), type, std::move(read));
-}
-
-}  // namespace
-
 void Metrics::add_gauge(std::string name, std::string help, std::function<double()> read) {
-    add_callback(impl_->names, impl_->mutex, impl_->callbacks, std::move(name), std::move(help),
-                 prometheus::MetricType::Gauge, std::move(read));
+    claim_name(impl_->names, impl_->mutex, name, read != nullptr);
+    impl_->callbacks.add(std::move(name), std::move(help), prometheus::MetricType::Gauge,
+                         std::move(read));
 }
 
 void Metrics::add_counter(std::string name, std::string help, std::function<double()> read) {
-    add_callback(impl_->names, impl_->mutex, impl_->callbacks, std::move(name), std::move(help),
-                 prometheus::MetricType::Counter, std::move(read));
+    claim_name(impl_->names, impl_->mutex, name, read != nullptr);
+    impl_->callbacks.add(std::move(name), std::move(help), prometheus::MetricType::Counter,
+                         std::move(read));
+}
+
+void Metrics::add_labeled_gauge(std::string name, std::string help, std::string label,
+                                LabeledRead read) {
+    claim_name(impl_->names, impl_->mutex, name, read != nullptr, label);
+    impl_->callbacks.add_labeled(std::move(name), std::move(help), prometheus::MetricType::Gauge,
+                                 std::move(label), std::move(read));
+}
+
+void Metrics::add_labeled_counter(std::string name, std::string help, std::string label,
+                                  LabeledRead read) {
+    claim_name(impl_->names, impl_->mutex, name, read != nullptr, label);
+    impl_->callbacks.add_labeled(std::move(name), std::move(help), prometheus::MetricType::Counter,
+                                 std::move(label), std::move(read));
 }
 
 std::string Metrics::render() const {

@@ -1,7 +1,10 @@
 #pragma once
 
 #include <optional>
+#include <string>
+#include <vector>
 
+#include "nmid/crd/identity_validation.hpp"
 #include "nmid/handlers/admin_handler.hpp"
 #include "nmid/iptables/reconciler.hpp"
 
@@ -19,5 +22,10 @@ namespace nmid::app {
 /// restores them; the error is shown in the detail).
 [[nodiscard]] handlers::ReadinessCheck iptables_readiness(
     const std::optional<iptables::ReconcilerStats>& stats, bool conntrack_deletion);
+
+/// The /readyz detail of the identity check: how many identity objects the latest snapshot
+/// refused, the first five by kind, namespace/name and reason ("" when none). Never a secret
+/// or a client ID. A refused object never makes nmid unready. Pure.
+[[nodiscard]] std::string rejections_detail(const std::vector<RejectedIdentity>& rejected);
 
 }  // namespace nmid::app

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace nmid::metrics {
 
@@ -74,6 +76,16 @@ public:
     /// Same as add_gauge for a counter whose source is monotonic; `name` is exported as given
     /// (by convention it ends in "_total").
     void add_counter(std::string name, std::string help, std::function<double()> read);
+
+    /// (label value, value) pairs of one family, read at scrape time; the values of `label`
+    /// must be few and bounded (an enum's names, say), as `read` returns them all each scrape.
+    using LabeledRead = std::function<std::vector<std::pair<std::string, double>>()>;
+    /// A gauge family with one label, e.g. `nmid_identities_rejected{reason}`; same rules as
+    /// add_gauge, and std::invalid_argument for an invalid label name.
+    void add_labeled_gauge(std::string name, std::string help, std::string label, LabeledRead read);
+    /// A counter family with one label, e.g. `nmid_pod_limited_total{reason}`.
+    void add_labeled_counter(std::string name, std::string help, std::string label,
+                             LabeledRead read);
 
     /// Prometheus text exposition format 0.0.4 of every series and every callback.
     /// Content-Type: "text/plain; version=0.0.4; charset=utf-8".

@@ -74,5 +74,35 @@ TEST(IptablesReadiness, Table) {
     }
 }
 
+// Refused identity objects are shown in /readyz by name and reason (never a secret), at most
+// five of them, and never make nmid unready (the check's boolean is crd_store.ready()).
+TEST(RejectionsDetail, NamesTheFirstFiveByKindNameAndReason) {
+    EXPECT_EQ(rejections_detail({}), "");
+    std::vector<RejectedIdentity> rejected;
+    rejected.push_back({.kind = "AzureIdentity",
+                        .namespace_name = "team-b",
+                        .name = "steal",
+                        .resource_version = "7",
+                        .rejection = {.reason = RejectReason::cross_namespace_secret,
+                                      .text = "secret team-a/creds"}});
+    EXPECT_EQ(rejections_detail(rejected),
+              "1 identity object(s) refused: AzureIdentity team-b/steal (cross_namespace_secret)");
+    for (int i = 0; i < 5; ++i) {
+        rejected.push_back({.kind = "AzureAssignedIdentity",
+                            .namespace_name = "ns",
+                            .name = "a" + std::to_string(i),
+                            .resource_version = "1",
+                            .rejection = {.reason = RejectReason::no_client_or_resource_id}});
+    }
+    const std::string detail = rejections_detail(rejected);
+    EXPECT_EQ(detail.find("6 identity object(s) refused: AzureIdentity team-b/steal"), 0U)
+        << detail;
+    EXPECT_NE(detail.find("AzureAssignedIdentity ns/a3 (no_client_or_resource_id), ..."),
+              std::string::npos)
+        << detail;
+    EXPECT_EQ(detail.find("a4"), std::string::npos) << detail;
+    EXPECT_EQ(detail.find("secret team-a/creds"), std::string::npos) << detail;
+}
+
 }  // namespace
 }  // namespace nmid::app

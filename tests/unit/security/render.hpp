@@ -11,6 +11,7 @@
 
 #include "model.hpp"
 #include "nmid/crd/crd_parse.hpp"
+#include "nmid/crd/identity_validation.hpp"
 #include "nmid/model/pod.hpp"
 #include "nmid/pods/pod_list_json.hpp"
 
@@ -120,13 +121,12 @@ inline PodList to_pod_list(const Cluster& c) {
     return parsed ? std::move(*parsed) : PodList{};
 }
 
-/// MERGE: the step that turns what the CRD source parsed into the snapshot the resolver sees.
-/// Today `parse_crds` (which normalises) is all there is. Issue 11.2 adds identity validation
-/// at snapshot time: when it lands as a separate function (not inside parse_crds, CrdStore or
-/// resolve), call it here exactly as the daemon does before publishing, with default settings
-/// (no --allow-cross-namespace-secrets, the default --aad-authority-allowlist).
+/// The step that turns what the CRD source parsed into the snapshot the resolver sees: the
+/// snapshot-time identity screening CrdStore::publish applies, with default settings (no
+/// --allow-cross-namespace-secrets, no --aad-authority-allowlist).
 inline CrdSnapshot admit(CrdSnapshot parsed) {
-    return parsed;
+    ScreenedSnapshot screened = screen_snapshot(parsed, IdentityPolicy{});
+    return screened.kept ? std::move(*screened.kept) : std::move(parsed);
 }
 
 /// The CRD objects as nmid's CRD parser reads them, then admit().
@@ -137,7 +137,7 @@ inline CrdSnapshot to_snapshot(const Cluster& c) {
     return admit(parsed ? std::move(*parsed) : CrdSnapshot{});
 }
 
-/// MERGE: nmid's identity settings for the cluster. New issue-11 fields keep their defaults.
+/// nmid's identity settings for the cluster. New issue-11 fields keep their defaults.
 inline IdentitySettings identity_settings(const Cluster& c) {
     IdentitySettings s;
     s.mode = c.mode;
