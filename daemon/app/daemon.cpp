@@ -422,9 +422,17 @@ struct Daemon::Impl {
         register_source_metrics();
         metrics.add_gauge("nmid_connections_active", "Open pod-facing connections",
                           [this] { return static_cast<double>(server.stats().active); });
-        metrics.add_counter("nmid_connections_refused_total",
-                            "Connections refused over --max-connections",
-                            [this] { return static_cast<double>(server.stats().refused); });
+        metrics.add_labeled_counter(
+            "nmid_connections_refused_total",
+            "Pod-facing connections refused: over --max-connections-per-pod (pod_limit, 429) or "
+            "--max-connections (global_limit, 503) with no idle connection to close",
+            "reason",
+            {{"pod_limit", [this] { return static_cast<double>(server.stats().refused_per_pod); }},
+             {"global_limit", [this] { return static_cast<double>(server.stats().refused); }}});
+        metrics.add_counter(
+            "nmid_connections_trimmed_total",
+            "Idle keep-alive pod-facing connections closed to admit a new one over a cap",
+            [this] { return static_cast<double>(server.stats().trimmed); });
     }
 
     void register_source_metrics() {
@@ -655,6 +663,7 @@ std::string Daemon::start() {
         s.address = c.admin.address;
         s.port = port;
         s.max_connections = 64;
+        s.max_connections_per_pod = 0;  // probes and scrapes come from few IPs
         // SO_REUSEPORT here too: a new nmid (a DaemonSet rollout with maxSurge) starts while
         // the old one still holds the probe and metrics ports; either may answer a probe or a
         // scrape during the overlap.

@@ -323,6 +323,14 @@ const std::array kFlags{
          .help = "never map an IP to a pod from a pod read older than this (0: no bound)",
          .target = [](ParseState& s) -> Target { return &s.config.pods.freshness; },
          .min = 0},
+
+    // Issue 11: listener per-pod connection cap.
+    Flag{.name = "max-connections-per-pod", .group = FlagGroup::listener,
+         .format = Format::integer, .value_name = "N",
+         .help = "token listener: open connections per source IP at most; a pod over it has its "
+                 "oldest idle keep-alive connection closed, or gets 429 (0: no cap)",
+         .target = [](ParseState& s) -> Target { return &s.config.server.max_connections_per_pod; },
+         .min = 0, .max = 1'000'000},
 };
 // clang-format on
 #pragma GCC diagnostic pop

@@ -112,10 +112,20 @@ std::size_t index_in(const std::array<std::string_view, N>& labels, std::string_
 // Gauges and counters whose values live in other components and are read at scrape time.
 class CallbackCollectable final : public prometheus::Collectable {
 public:
+    /// One series of a family: its label value ("" with no label key) and how to read it.
+    using Series = std::pair<std::string, std::function<double()>>;
+
     void add(std::string name, std::string help, prometheus::MetricType type,
              std::function<double()> read) {
+        std::vector<Series> series;
+        series.emplace_back(std::string{}, std::move(read));
+        add(std::move(name), std::move(help), type, {}, std::move(series));
+    }
+    void add(std::string name, std::string help, prometheus::MetricType type, std::string label_key,
+             std::vector<Series> series) {
         std::lock_guard lock{mutex_};
-        entries_.push_back({std::move(name), std::move(help), type, std::move(read)});
+        entries_.push_back(
+            {std::move(name), std::move(help), type, std::move(label_key), std::move(series)});
     }
 
     std::vector<prometheus::MetricFamily> Collect() const override {
@@ -124,14 +134,19 @@ public:
         families.reserve(entries_.size());
         for (const auto& entry : entries_) {
             prometheus::MetricFamily family{entry.name, entry.help, entry.type, {}};
-            prometheus::ClientMetric metric;
-            const double value = entry.read();
-            if (entry.type == prometheus::MetricType::Counter) {
-                metric.counter.value = value;
-            } else {
-                metric.gauge.value = value;
+            for (const auto& [label_value, read] : entry.series) {
+                prometheus::ClientMetric metric;
+                if (!entry.label_key.empty()) {
+                    metric.label.push_back({entry.label_key, label_value});
+                }
+                const double value = read();
+                if (entry.type == prometheus::MetricType::Counter) {
+                    metric.counter.value = value;
+                } else {
+                    metric.gauge.value = value;
+                }
+                family.metric.push_back(std::move(metric));
             }
-            family.metric.push_back(std::move(metric));
             families.push_back(std::move(family));
         }
         return families;
@@ -142,7 +157,8 @@ private:
         std::string name;
         std::string help;
         prometheus::MetricType type;
-        std::function<double()> read;
+        std::string label_key;  ///< "" for a family of one unlabelled series
+        std::vector<Series> series;
     };
     mutable std::mutex mutex_;  // guards entries_ (add_* may race with a scrape)
     std::vector<Entry> entries_;
@@ -526,6 +542,28 @@ void Metrics::add_gauge(std::string name, std::string help, std::function<double
 void Metrics::add_counter(std::string name, std::string help, std::function<double()> read) {
     add_callback(impl_->names, impl_->mutex, impl_->callbacks, std::move(name), std::move(help),
                  prometheus::MetricType::Counter, std::move(read));
+}
+
+void Metrics::add_labeled_counter(
+    std::string name, std::string help, std::string label_key,
+    std::vector<std::pair<std::string, std::function<double()>>> series) {
+    if (!prometheus::CheckMetricName(name) || !prometheus::CheckLabelName(label_key)) {
+        throw std::invalid_argument("invalid metric or label name: " + name + "{" + label_key +
+                                    "}");
+    }
+    for (const auto& [value, read] : series) {
+        if (!read) {
+            throw std::invalid_argument("metric " + name + " has no read function");
+        }
+    }
+    {
+        std::lock_guard lock{impl_->mutex};
+        if (!impl_->names.insert(name).second) {
+            throw std::invalid_argument("metric registered twice: " + name);
+        }
+    }
+    impl_->callbacks.add(std::move(name), std::move(help), prometheus::MetricType::Counter,
+                         std::move(label_key), std::move(series));
 }
 
 std::string Metrics::render() const {

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace nmid::metrics {
 
@@ -74,6 +76,10 @@ public:
     /// Same as add_gauge for a counter whose source is monotonic; `name` is exported as given
     /// (by convention it ends in "_total").
     void add_counter(std::string name, std::string help, std::function<double()> read);
+    /// add_counter for a family of series told apart by one label, `label_key`: each entry of
+    /// `series` is a label value and its read function. Same rules as add_gauge.
+    void add_labeled_counter(std::string name, std::string help, std::string label_key,
+                             std::vector<std::pair<std::string, std::function<double()>>> series);
 
     /// Prometheus text exposition format 0.0.4 of every series and every callback.
     /// Content-Type: "text/plain; version=0.0.4; charset=utf-8".
