@@ -246,6 +246,7 @@ std::string Daemon::start() {
         s.address = c.admin.address;
         s.port = port;
         s.max_connections = 64;
+        s.max_connections_per_pod = 0;  // probes and scrapes come from few IPs
         // SO_REUSEPORT here too: a new nmid (a DaemonSet rollout with maxSurge) starts while
         // the old one still holds the probe and metrics ports; either may answer a probe or a
         // scrape during the overlap.

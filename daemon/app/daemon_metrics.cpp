@@ -42,9 +42,20 @@ void Daemon::Impl::register_metrics() {
     register_security_metrics();
     metrics.add_gauge("nmid_connections_active", "Open pod-facing connections",
                       [this] { return static_cast<double>(server.stats().active); });
-    metrics.add_counter("nmid_connections_refused_total",
-                        "Connections refused over --max-connections",
-                        [this] { return static_cast<double>(server.stats().refused); });
+    metrics.add_labeled_counter(
+        "nmid_connections_refused_total",
+        "Pod-facing connections refused: over --max-connections-per-pod (pod_limit, 429) or "
+        "--max-connections (global_limit, 503) with no idle connection to close",
+        "reason", [this] {
+            const auto st = server.stats();
+            return std::vector<std::pair<std::string, double>>{
+                {"pod_limit", static_cast<double>(st.refused_per_pod)},
+                {"global_limit", static_cast<double>(st.refused)}};
+        });
+    metrics.add_counter(
+        "nmid_connections_trimmed_total",
+        "Idle keep-alive pod-facing connections closed to admit a new one over a cap",
+        [this] { return static_cast<double>(server.stats().trimmed); });
 }
 
 // Issue 11: what nmid refused to serve, so that an operator sees a tenant's broken or hostile

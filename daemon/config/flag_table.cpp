@@ -367,6 +367,13 @@ const std::array kFlags{
          .target = [](ParseState& s) -> Target {
              return &s.config.cache.max_pending_fetches_per_pod; },
          .min = 1, .max = 100'000},
+    // Issue 11: listener per-pod connection cap.
+    Flag{.name = "max-connections-per-pod", .group = FlagGroup::listener,
+         .format = Format::integer, .value_name = "N",
+         .help = "token listener: open connections per source IP at most; a pod over it has its "
+                 "oldest idle keep-alive connection closed, or gets 429 (0: no cap)",
+         .target = [](ParseState& s) -> Target { return &s.config.server.max_connections_per_pod; },
+         .min = 0, .max = 1'000'000},
 };
 // clang-format on
 #pragma GCC diagnostic pop

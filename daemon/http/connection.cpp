@@ -216,10 +216,19 @@ asio::awaitable<void> serve(State& st, Conn& c) {
                 co_return;
             }
             c.phase = Phase::idle;
-            set_deadline(c, Clock::now() + wait_for_request);
+            const SteadyTime now = Clock::now();
+            set_deadline(c, now + wait_for_request);
+            // A keep-alive connection between requests may be closed for a new connection
+            // (per-pod and global caps); a fresh one is owed its first answer.
+            if (c.answered) {
+                c.link.mark.idle(std::max<std::int64_t>(1, now.time_since_epoch().count()));
+            }
             const auto [ec, n] =
                 co_await c.socket.async_read_some(c.buffer.prepare(kReadChunk), kUseTuple);
             c.phase = Phase::busy;
+            if (c.answered && !c.link.mark.busy()) {
+                co_return;  // claimed while idle: a new connection takes its place
+            }
             if (ec || c.timed_out) {
                 co_return;
             }
@@ -361,15 +370,19 @@ asio::awaitable<void> session(State& st, Conn& c) {
     c.socket.close(ignored);
 }
 
-/// Removes the connection from the registry when its frame unwinds, whatever the path.
+/// Removes the connection from the registry and its IP's list when its frame unwinds,
+/// whatever the path. (Its IP's count is released by the accept loop's completion handler.)
 class Registration {
 public:
-    Registration(State& st, std::uint64_t id, Conn& c) : st_(st), id_(id) {
+    Registration(State& st, std::uint64_t id, Conn& c, Peer& peer) : st_(st), id_(id), c_(c) {
+        c.link.id = id;
         std::lock_guard lock{st_.conns_mutex};
         st_.conns.emplace(id_, State::Entry{&c, c.socket.get_executor()});
+        PeerTable::link(peer, c.link);
     }
     ~Registration() {
         std::lock_guard lock{st_.conns_mutex};
+        PeerTable::unlink(c_.link);
         st_.conns.erase(id_);
     }
     Registration(const Registration&) = delete;
@@ -378,25 +391,20 @@ public:
 private:
     State& st_;
     std::uint64_t id_;
+    Conn& c_;
 };
 
 }  // namespace
 
-asio::awaitable<void> connection(StatePtr st, tcp::socket socket, std::uint64_t id) {
+asio::awaitable<void> connection(StatePtr st, tcp::socket socket, std::uint64_t id,
+                                 asio::ip::address address, Peer& peer) {
     using asio::experimental::awaitable_operators::operator||;
     Conn c{std::move(socket), st->settings.header_limit + kReadChunk};
     error_code ec;
     c.socket.non_blocking(true, ec);
     c.socket.set_option(tcp::no_delay(true), ec);
-    const auto remote = c.socket.remote_endpoint(ec);
-    if (ec) {
-        co_return;  // reset before we looked at it
-    }
-    c.peer = remote.address();
-    if (c.peer.is_v6() && c.peer.to_v6().is_v4_mapped()) {
-        c.peer = asio::ip::make_address_v4(asio::ip::v4_mapped, c.peer.to_v6());
-    }
-    const Registration registration{*st, id, c};
+    c.peer = std::move(address);
+    const Registration registration{*st, id, c, peer};
     // `session` never throws and ends by cancelling the watchdog's timer.
     co_await (session(*st, c) || watchdog(c));
 }

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "connection_limits.hpp"
 #include "request_head.hpp"
 #include "server_state.hpp"
 
@@ -35,6 +36,7 @@ struct Conn {
     FieldsView headers;
     std::string out;  ///< serialised response, reused across requests
     asio::ip::address peer;
+    PeerLink link;  ///< in its IP's list while registered; idle mark between requests
     SteadyTime deadline = SteadyTime::max();  ///< of the current wait
     SteadyTime armed = SteadyTime::max();     ///< when the watchdog's timer fires
     Phase phase = Phase::busy;
@@ -47,8 +49,10 @@ struct Conn {
     bool answered = false;
 };
 
-/// Serves the accepted `socket` until it closes; registered in `st`'s registry meanwhile.
-/// Executor: the socket's (the connection's strand). Never throws.
-asio::awaitable<void> connection(StatePtr st, tcp::socket socket, std::uint64_t id);
+/// Serves the accepted `socket`, from `address`, until it closes; registered in `st`'s registry
+/// and linked into `peer` (reserved by the accept loop) meanwhile. Executor: the socket's (the
+/// connection's strand). Never throws.
+asio::awaitable<void> connection(StatePtr st, tcp::socket socket, std::uint64_t id,
+                                 asio::ip::address address, Peer& peer);
 
 }  // namespace nmid::http::detail

@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -32,6 +34,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using boost::system::error_code;
+using detail::Admission;
 using detail::Clock;
 using detail::Conn;
 using detail::kMaxLinger;
@@ -52,11 +55,21 @@ constexpr std::string_view kRefusedResponse =
     "Retry-After: 1\r\n"
     "Connection: close\r\n\r\n";
 
-/// Over max_connections: a minimal 503 and a lingering close, never a silent drop.
-asio::awaitable<void> refuse(StatePtr st, tcp::socket socket) {
+/// Over max_connections_per_pod with no idle connection of that IP to close: IMDS's 429 shape.
+constexpr std::string_view kPodLimitResponse =
+    "HTTP/1.1 429 Too Many Requests\r\n"
+    "Content-Type: application/json\r\n"
+    "Content-Length: 117\r\n"
+    "Retry-After: 1\r\n"
+    "Connection: close\r\n\r\n"
+    R"({"error":"too_many_requests","error_description":"too many connections from this pod; retry after closing idle ones"})";
+
+/// Over a cap: `response` (kRefusedResponse, kPodLimitResponse) and a lingering close, never a
+/// silent drop.
+asio::awaitable<void> refuse(StatePtr st, tcp::socket socket, std::string_view response) {
     beast::tcp_stream stream{std::move(socket)};
     stream.expires_after(st->settings.write_timeout);
-    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kRefusedResponse), kUseTuple);
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(response), kUseTuple);
     if (!ec) {
         stream.socket().shutdown(tcp::socket::shutdown_send, ec);
         stream.expires_after(std::min(st->settings.read_timeout, kMaxLinger));
@@ -84,6 +97,41 @@ asio::any_io_executor connection_executor(const State& st) {
     return asio::make_strand(executor);
 }
 
+/// The client's address, IPv4-mapped IPv6 as IPv4 (pods are counted and handlers see it so).
+std::optional<asio::ip::address> peer_address(const tcp::socket& socket) {
+    error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    if (ec) {
+        return std::nullopt;
+    }
+    asio::ip::address address = remote.address();
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+        address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    }
+    return address;
+}
+
+/// Over a cap: claims an idle keep-alive connection to close for the new one (over the per-pod
+/// cap, the pod's own oldest; over the global cap, one of the IP holding the most) and wakes it.
+/// Call with `conns_mutex` held. False when there is none to close.
+bool trim_for(const StatePtr& st, Admission admission, detail::Peer& peer) {
+    detail::PeerLink* const victim = admission == Admission::over_peer_limit
+                                         ? detail::PeerTable::claim_idle(peer)
+                                         : st->peers.claim_idle_of_busiest();
+    if (victim == nullptr) {
+        return false;
+    }
+    st->trimmed.fetch_add(1, std::memory_order_relaxed);
+    const auto it = st->conns.find(victim->id);
+    if (it != st->conns.end()) {
+        State::post_to(st, victim->id, it->second, [](Conn& c) {
+            error_code ignored;
+            c.socket.cancel(ignored);  // its idle read ends; it sees the claim and closes
+        });
+    }
+    return true;
+}
+
 asio::awaitable<void> accept_loop(StatePtr st) {
     while (!st->stopping.load(std::memory_order_acquire)) {
         auto [ec, socket] = co_await st->acceptor.async_accept(connection_executor(*st), kUseTuple);
@@ -103,15 +151,40 @@ asio::awaitable<void> accept_loop(StatePtr st) {
         }
         st->accepted.fetch_add(1, std::memory_order_relaxed);
         auto executor = socket.get_executor();
-        if (st->active.load(std::memory_order_relaxed) >= st->settings.max_connections) {
-            st->refused.fetch_add(1, std::memory_order_relaxed);
+        std::optional<asio::ip::address> address = peer_address(socket);
+        if (!address) {
+            socket.close(ec);  // reset before we looked at it
+            continue;
+        }
+        Admission admission = Admission::accept;
+        detail::Peer* peer = nullptr;
+        {
+            std::lock_guard lock{st->conns_mutex};
+            detail::Peer& reserved = st->peers.reserve(*address);
+            admission =
+                detail::admit(reserved.count - 1, st->active.load(std::memory_order_relaxed),
+                              st->settings.max_connections_per_pod, st->settings.max_connections);
+            if (admission != Admission::accept && trim_for(st, admission, reserved)) {
+                admission = Admission::accept;
+            }
+            if (admission == Admission::accept) {
+                peer = &reserved;
+            } else {
+                st->peers.release(reserved);
+            }
+        }
+        if (admission != Admission::accept) {
+            const bool pod = admission == Admission::over_peer_limit;
+            (pod ? st->refused_per_pod : st->refused).fetch_add(1, std::memory_order_relaxed);
             if (st->refusing.load(std::memory_order_relaxed) >= kMaxRefusing) {
                 socket.close(ec);
                 continue;
             }
             st->refusing.fetch_add(1, std::memory_order_relaxed);
             st->tasks.fetch_add(1, std::memory_order_acq_rel);
-            asio::co_spawn(executor, refuse(st, std::move(socket)),
+            asio::co_spawn(executor,
+                           refuse(st, std::move(socket),
+                                  pod ? std::string_view{kPodLimitResponse} : kRefusedResponse),
                            [st](const std::exception_ptr& /*unused*/) {
                                st->refusing.fetch_sub(1, std::memory_order_relaxed);
                                st->task_done(st);
@@ -120,20 +193,26 @@ asio::awaitable<void> accept_loop(StatePtr st) {
         }
         st->active.fetch_add(1, std::memory_order_relaxed);
         st->tasks.fetch_add(1, std::memory_order_acq_rel);
-        asio::co_spawn(executor, detail::connection(st, std::move(socket), ++st->next_id),
-                       [st](const std::exception_ptr& e) {
-                           if (e) {
-                               try {
-                                   std::rethrow_exception(e);
-                               } catch (const std::exception& ex) {
-                                   spdlog::error("http: connection failed: {}", ex.what());
-                               } catch (...) {
-                                   spdlog::error("http: connection failed");
-                               }
-                           }
-                           st->active.fetch_sub(1, std::memory_order_relaxed);
-                           st->task_done(st);
-                       });
+        asio::co_spawn(
+            executor,
+            detail::connection(st, std::move(socket), ++st->next_id, std::move(*address), *peer),
+            [st, peer](const std::exception_ptr& e) {
+                if (e) {
+                    try {
+                        std::rethrow_exception(e);
+                    } catch (const std::exception& ex) {
+                        spdlog::error("http: connection failed: {}", ex.what());
+                    } catch (...) {
+                        spdlog::error("http: connection failed");
+                    }
+                }
+                {
+                    std::lock_guard lock{st->conns_mutex};
+                    st->peers.release(*peer);
+                }
+                st->active.fetch_sub(1, std::memory_order_relaxed);
+                st->task_done(st);
+            });
     }
 }
 
@@ -252,6 +331,8 @@ ServerStats HttpServer::stats() const {
     ServerStats s;
     s.accepted = st.accepted.load(std::memory_order_relaxed);
     s.refused = st.refused.load(std::memory_order_relaxed);
+    s.refused_per_pod = st.refused_per_pod.load(std::memory_order_relaxed);
+    s.trimmed = st.trimmed.load(std::memory_order_relaxed);
     s.requests = st.requests.load(std::memory_order_relaxed);
     s.bad_requests = st.bad_requests.load(std::memory_order_relaxed);
     s.active = st.active.load(std::memory_order_relaxed);

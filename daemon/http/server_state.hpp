@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "connection_limits.hpp"
 #include "nmid/config/settings.hpp"
 #include "nmid/core/clock.hpp"
 #include "nmid/http/message.hpp"
@@ -67,16 +68,25 @@ struct State {
 
     std::atomic<bool> stopping{false};
     std::atomic<std::uint64_t> accepted{0};
-    std::atomic<std::uint64_t> refused{0};
+    std::atomic<std::uint64_t> refused{0};          ///< over max_connections (503)
+    std::atomic<std::uint64_t> refused_per_pod{0};  ///< over max_connections_per_pod (429)
+    std::atomic<std::uint64_t> trimmed{0};  ///< idle keep-alive connections closed for new ones
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::uint64_t> bad_requests{0};
     std::atomic<std::size_t> active{0};
     std::atomic<std::size_t> refusing{0};
     std::atomic<std::size_t> tasks{0};  ///< connection and refusal coroutines alive
 
-    // Guards `conns` only: written on connection strands, walked on `strand` by stop/drain.
+    // Guards `conns` and `peers`: written on connection strands (register, unregister) and by
+    // the accept loop (reserve, claims), walked on `strand` by stop/drain. Taken per connection,
+    // never per request.
     std::mutex conns_mutex;
     std::unordered_map<std::uint64_t, Entry> conns;
+    PeerTable peers;
+
+    /// Wakes connection `id` (claimed by the accept loop while idle) so that it closes. Call
+    /// with `conns_mutex` held.
+    void wake_claimed(const std::shared_ptr<State>& self, std::uint64_t id);
 
     /// Runs `fn(conn)` on connection `id`'s strand if it is still open. Safe because a Conn is
     /// destroyed only on its own strand, after it has left the registry.
@@ -84,20 +94,28 @@ struct State {
     void post_to_all(const std::shared_ptr<State>& self, Fn fn) {
         std::lock_guard lock{conns_mutex};
         for (const auto& [id, entry] : conns) {
-            asio::post(entry.executor, [self, id = id, fn] {
-                Conn* conn = nullptr;
-                {
-                    std::lock_guard inner{self->conns_mutex};
-                    const auto it = self->conns.find(id);
-                    if (it != self->conns.end()) {
-                        conn = it->second.conn;
-                    }
-                }
-                if (conn != nullptr) {
-                    fn(*conn);
-                }
-            });
+            post_to(self, id, entry, fn);
         }
+    }
+
+    /// post_to_all() for the one connection `id` (registered as `entry`); call with
+    /// `conns_mutex` held.
+    template <class Fn>
+    static void post_to(const std::shared_ptr<State>& self, std::uint64_t id, const Entry& entry,
+                        Fn fn) {
+        asio::post(entry.executor, [self, id, fn] {
+            Conn* conn = nullptr;
+            {
+                std::lock_guard inner{self->conns_mutex};
+                const auto it = self->conns.find(id);
+                if (it != self->conns.end()) {
+                    conn = it->second.conn;
+                }
+            }
+            if (conn != nullptr) {
+                fn(*conn);
+            }
+        });
     }
 
     void task_done(const std::shared_ptr<State>& self) {

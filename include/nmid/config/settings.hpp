@@ -19,6 +19,9 @@ struct HttpServerSettings {
     std::string address{"127.0.0.1"};  ///< --nmi-listen-address
     std::uint16_t port = 2579;         ///< --nmi-port (0: let the OS choose; tests)
     std::size_t max_connections = 4096;
+    /// --max-connections-per-pod: open connections per source IP (0: no cap). Over it, the IP's
+    /// oldest idle keep-alive connection is closed for the new one, or the new one gets 429.
+    std::size_t max_connections_per_pod = 64;
     std::size_t header_limit = std::size_t{8} * 1024;
     std::size_t body_limit = std::size_t{4} * 1024;
     std::size_t pipeline_limit = 16;  ///< requests read ahead of their responses

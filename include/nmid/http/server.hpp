@@ -15,14 +15,23 @@ namespace nmid::http {
 /// Counters read by the metrics collector (relaxed; exact under one I/O thread).
 struct ServerStats {
     std::uint64_t accepted = 0;
-    std::uint64_t refused = 0;  ///< over max_connections: answered 503 and closed
+    std::uint64_t refused = 0;  ///< over max_connections, none idle to trim: 503 and closed
+    /// Over max_connections_per_pod, none of that IP's idle to trim: 429 and closed.
+    std::uint64_t refused_per_pod = 0;
+    /// Idle keep-alive connections closed to make room for a new one (either cap).
+    std::uint64_t trimmed = 0;
     std::uint64_t requests = 0;
     std::uint64_t bad_requests = 0;  ///< unparsable, header/body limit, timeouts
     std::size_t active = 0;          ///< open connections now
 };
 
 /// HTTP/1.1 listener: one coroutine per connection (the frame owns the stream), keep-alive,
-/// bounded pipelining, header/body limits, read/idle/write deadlines, a connection cap.
+/// bounded pipelining, header/body limits, read/idle/write deadlines, a connection cap and a
+/// per-source-IP cap (max_connections_per_pod, 0: none). A new connection from an IP at its
+/// cap closes that IP's oldest idle keep-alive connection, or gets 429 (Retry-After: 1, IMDS
+/// JSON) when none is idle; at max_connections, an idle keep-alive connection of the IP holding
+/// the most is closed, else 503. The per-IP accounting is taken per connection (accept, close)
+/// under the registry mutex; a request only flips its connection's idle mark (one atomic).
 class HttpServer {
 public:
     /// `executor`: where the accept loop runs; each connection gets its own strand on it.

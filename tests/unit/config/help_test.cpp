@@ -163,6 +163,7 @@ TEST(ConfigHelp, ShowsNmiDefaults) {
         {"upstream-connect-timeout", "2s"},
         {"proxy-timeout", "10s"},
         {"max-connections", "4096"},
+        {"max-connections-per-pod", "64"},
         {"read-timeout", "10s"},
         {"idle-timeout", "1m30s"},
         {"pod-poll-interval", "1s"},
