@@ -324,7 +324,7 @@ const std::array kFlags{
          .target = [](ParseState& s) -> Target { return &s.config.pods.freshness; },
          .min = 0},
 
-    // Issue 11: identity validation.
+    // Issue 11: identity validation and CRD staleness.
     Flag{.name = "allow-cross-namespace-secrets", .group = FlagGroup::kubernetes,
          .format = Format::boolean,
          .help = "let a service-principal AzureIdentity name a Secret in another namespace; "
@@ -339,6 +339,12 @@ const std::array kFlags{
                  "(login.microsoftonline.com, .us, login.chinacloudapi.cn, "
                  "login.partner.microsoftonline.cn); https only; no port: any port",
          .target = [](ParseState& s) -> Target { return &s.config.crds.aad_authority_allowlist; }},
+    Flag{.name = "crd-max-staleness", .group = FlagGroup::kubernetes, .format = Format::duration,
+         .value_name = "DURATION",
+         .help = "deny tokens while the identity watch has not confirmed its snapshot for longer "
+                 "than this (0: never; an idle watch is re-confirmed at least every 10m)",
+         .target = [](ParseState& s) -> Target { return &s.config.crds.max_staleness; },
+         .min = 0},
 };
 // clang-format on
 #pragma GCC diagnostic pop
