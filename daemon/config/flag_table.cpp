@@ -325,7 +325,7 @@ const std::array kFlags{
          .target = [](ParseState& s) -> Target { return &s.config.pods.freshness; },
          .min = 0},
 
-    // Issue 11: identity validation.
+    // Issue 11: identity validation and CRD staleness.
     Flag{.name = "allow-cross-namespace-secrets", .group = FlagGroup::kubernetes,
          .format = Format::boolean,
          .help = "let a service-principal AzureIdentity name a Secret in another namespace; "
@@ -374,6 +374,12 @@ const std::array kFlags{
                  "oldest idle keep-alive connection closed, or gets 429 (0: no cap)",
          .target = [](ParseState& s) -> Target { return &s.config.server.max_connections_per_pod; },
          .min = 0, .max = 1'000'000},
+    Flag{.name = "crd-max-staleness", .group = FlagGroup::kubernetes, .format = Format::duration,
+         .value_name = "DURATION",
+         .help = "deny tokens while the identity watch has not confirmed its snapshot for longer "
+                 "than this (0: never; an idle watch is re-confirmed at least every 10m)",
+         .target = [](ParseState& s) -> Target { return &s.config.crds.max_staleness; },
+         .min = 0},
 };
 // clang-format on
 #pragma GCC diagnostic pop

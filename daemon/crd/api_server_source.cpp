@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -46,11 +48,28 @@ ApiServerCrdSource::ApiServerCrdSource(kube::ApiServerClient& client, Clock& clo
         seed = (static_cast<std::uint64_t>(device()) << 32) ^ device();
     }
     rng_.seed(seed);
+    for (auto& r : stats_.resources) {
+        r.confirmed_at = clock_.steady_now();
+    }
 }
 
 ApiServerCrdStats ApiServerCrdSource::stats() const {
     const std::lock_guard lock{stats_mutex_};
     return stats_;
+}
+
+Millis ApiServerCrdSource::snapshot_age() const {
+    const SteadyTime now = clock_.steady_now();
+    SteadyTime oldest = now;
+    const std::lock_guard lock{stats_mutex_};
+    for (std::size_t i = 0; i < kCrdResourceCount; ++i) {
+        if (static_cast<CrdResource>(i) == CrdResource::assigned &&
+            settings_.mode == OperationMode::managed) {
+            continue;  // not watched in managed mode
+        }
+        oldest = std::min(oldest, stats_.resources[i].confirmed_at);
+    }
+    return std::chrono::duration_cast<Millis>(now - oldest);
 }
 
 asio::awaitable<void> ApiServerCrdSource::run(Publish publish) {

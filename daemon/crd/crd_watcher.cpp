@@ -196,6 +196,7 @@ asio::awaitable<bool> ApiServerCrdSource::Watcher::list() {
         s.objects = store_.size();
         s.synced = true;
         s.resource_version = rv_;
+        s.confirmed_at = source_.clock_.steady_now();
     });
     spdlog::info("crd watch {}: listed {} objects at resourceVersion {}", plural_name(resource_),
                  store_.size(), rv_);
@@ -254,6 +255,10 @@ asio::awaitable<ApiServerCrdSource::Watcher::Outcome> ApiServerCrdSource::Watche
         fail("watch ended at once without any event");
         co_return Outcome::failed;
     }
+    if (r->end == kube::StreamEnd::closed) {
+        // The server ended the stream after timeoutSeconds: nothing was missed up to now.
+        update_stats([&](CrdWatchStats& s) { s.confirmed_at = source_.clock_.steady_now(); });
+    }
     attempt_ = 0;
     co_return Outcome::ended;
 }
@@ -307,6 +312,7 @@ bool ApiServerCrdSource::Watcher::on_line(std::string_view raw, StreamState& sta
         ++(bookmark ? s.bookmarks : s.events);
         s.objects = store_.size();
         s.resource_version = rv_;
+        s.confirmed_at = source_.clock_.steady_now();
     });
     if (!bookmark) {
         shared_.mark_dirty();

@@ -112,6 +112,9 @@ struct CrdSettings {
     /// --aad-authority-allowlist: comma-separated `host[:port]` items allowed as adEndpoint
     /// hosts besides the Azure AD authorities (syntax: nmid/crd/identity_validation.hpp).
     std::string aad_authority_allowlist{};
+    /// --crd-max-staleness: deny tokens while the identity snapshot is older than this (time
+    /// since the API-server watch last confirmed it; a file is always fresh). 0: never.
+    Millis max_staleness{0};
 };
 
 enum class OperationMode { standard, managed };

@@ -55,6 +55,10 @@ struct CrdWatchStats {
     std::size_t objects = 0;         ///< objects currently held
     bool synced = false;             ///< the first LIST succeeded
     std::string resource_version{};  ///< where the next watch starts
+    /// When the API server last confirmed this resource's objects: a successful LIST, an
+    /// applied event or BOOKMARK, or a watch it ended normally. Before the first LIST, when
+    /// the source was created.
+    SteadyTime confirmed_at{};
 };
 
 /// Counters of an ApiServerCrdSource.
@@ -89,6 +93,9 @@ public:
 
     /// Thread-safe.
     [[nodiscard]] ApiServerCrdStats stats() const;
+
+    /// Now minus the oldest `confirmed_at` of the watched resources (see CrdSource).
+    [[nodiscard]] Millis snapshot_age() const override;
 
 private:
     struct Shared;

@@ -39,6 +39,9 @@ public:
     /// Thread-safe.
     [[nodiscard]] CrdFileStats stats() const;
 
+    /// Always 0: the file is re-read whenever it changes.
+    [[nodiscard]] Millis snapshot_age() const override { return Millis{0}; }
+
 private:
     struct FileStamp {
         std::uint64_t device = 0;

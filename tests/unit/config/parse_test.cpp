@@ -71,6 +71,7 @@ TEST(ConfigParse, NoArgumentsGiveNmiDefaults) {
     EXPECT_EQ(c.crds.poll_interval, 1s);
     EXPECT_FALSE(c.crds.allow_cross_namespace_secrets);
     EXPECT_EQ(c.crds.aad_authority_allowlist, "");
+    EXPECT_EQ(c.crds.max_staleness, 0ms);
     EXPECT_EQ(c.upstream.user_agent, "nmid");  // app appends --custom-user-agent
     EXPECT_TRUE(result.warnings.empty());
     EXPECT_TRUE(result.error.empty());
@@ -281,7 +282,7 @@ std::vector<SetRow> set_rows() {
         {"pod-freshness",
          {"--pod-freshness=0"},
          [](const Config& c) { EXPECT_EQ(c.pods.freshness, 0ms); }},
-        // Issue 11: identity validation.
+        // Issue 11: identity validation and CRD staleness.
         {"allow-cross-namespace-secrets",
          {"--allow-cross-namespace-secrets"},
          [](const Config& c) { EXPECT_TRUE(c.crds.allow_cross_namespace_secrets); }},
@@ -303,6 +304,9 @@ std::vector<SetRow> set_rows() {
         {"max-pending-fetches-per-pod",
          {"--max-pending-fetches-per-pod=4"},
          [](const Config& c) { EXPECT_EQ(c.cache.max_pending_fetches_per_pod, 4U); }},
+        {"crd-max-staleness",
+         {"--crd-max-staleness=10m"},
+         [](const Config& c) { EXPECT_EQ(c.crds.max_staleness, 600s); }},
     };
 }
 

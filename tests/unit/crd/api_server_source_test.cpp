@@ -854,5 +854,96 @@ TEST_F(ApiServerCrdSourceTest, CancellationStopsEveryRequest) {
     source_.reset();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Staleness (--crd-max-staleness)
+
+TEST(TokensAllowed, ZeroNeverDeniesOtherwiseAgeAtMostMax) {
+    struct Case {
+        Millis age;
+        Millis max;
+        bool allowed;
+    };
+    const Case cases[] =
+        {
+            {0ms, 0ms, true},        {Millis{24h}, 0ms, true}, {0ms, 60s, true},
+            {60s, 60s, true},        {60001ms, 60s, false},    {Millis{24h}, 60s, false},
+            {Millis{-5}, 60s, true},  // a clock that went back: not stale
+        };
+    for (const Case& c : cases) {
+        EXPECT_EQ(tokens_allowed(c.age, c.max), c.allowed) << c.age.count() << " " << c.max.count();
+    }
+}
+
+// The snapshot is as old as the least recently confirmed resource: a LIST, an event, a
+// BOOKMARK or a stream the server ended confirms one; a broken watch confirms nothing.
+TEST_F(ApiServerCrdSourceTest, SnapshotAgeIsTheTimeSinceTheWatchLastConfirmedEveryResource) {
+    start();
+    clock_.advance(5s);
+    EXPECT_EQ(source_->snapshot_age(), 5s);  // nothing listed yet: since the source was made
+    list_all({identity("a", "c-a")});
+    EXPECT_EQ(source_->snapshot_age(), 0ms);
+
+    clock_.advance(40s);
+    EXPECT_EQ(source_->snapshot_age(), 40s);
+    // Only identities confirmed: the others are still 40 s old.
+    pending(kIdentities, true)->push(bookmark("11"));
+    poll();
+    EXPECT_EQ(source_->snapshot_age(), 40s);
+    EXPECT_EQ(source_->stats().of(CrdResource::identities).confirmed_at, clock_.steady_now());
+    pending(kBindings, true)->push(event("MODIFIED", binding("b", "id-a", "other")));
+    pending(kExceptions, true)->push(bookmark("31"));
+    poll();
+    EXPECT_EQ(source_->snapshot_age(), 40s);  // assignments not confirmed since the list
+    clock_.advance(260s);
+    pending(kAssigned, true)->close();  // the server ended the watch: confirmed
+    poll();
+    EXPECT_EQ(source_->snapshot_age(), 260s);
+    pending(kIdentities, true)->push(bookmark("12"));
+    pending(kBindings, true)->push(bookmark("22"));
+    pending(kExceptions, true)->push(bookmark("32"));
+    poll();
+    EXPECT_EQ(source_->snapshot_age(), 0ms);
+
+    // A broken watch: the age grows through the backoff and retries until a LIST succeeds.
+    pending(kIdentities, true)->fail(Errc::io_error);
+    poll();
+    const Millis backoff = next_wait();
+    clock_.advance(backoff);
+    poll();
+    pending(kIdentities, true)->reject(410, gone_status());
+    poll();
+    clock_.advance(30s);
+    EXPECT_EQ(source_->snapshot_age(), backoff + 30s);
+    EXPECT_FALSE(tokens_allowed(source_->snapshot_age(), 20s));
+    pending(kIdentities, false)->fail(Errc::io_error);
+    poll();
+    clock_.advance(next_wait());
+    poll();
+    const Millis before_list = source_->snapshot_age();
+    EXPECT_GT(before_list, 30s);
+    pending(kIdentities, false)->answer(200, list_body("50", {identity("a", "c-a")}));
+    poll();
+    // Identities are confirmed again; the others still count from their last bookmark.
+    EXPECT_EQ(source_->stats().of(CrdResource::identities).confirmed_at, clock_.steady_now());
+    EXPECT_EQ(source_->snapshot_age(), before_list);
+    pending(kBindings, true)->push(bookmark("23"));
+    pending(kExceptions, true)->push(bookmark("33"));
+    pending(kAssigned, true)->push(bookmark("43"));
+    poll();
+    EXPECT_EQ(source_->snapshot_age(), 0ms);
+    EXPECT_TRUE(tokens_allowed(source_->snapshot_age(), 20s));
+}
+
+TEST_F(ApiServerCrdSourceTest, ManagedModeAgeIgnoresTheAssignmentsItDoesNotWatch) {
+    start(test_settings(OperationMode::managed));
+    list_all({}, /*with_assigned=*/false);
+    clock_.advance(90s);
+    pending(kIdentities, true)->push(bookmark("11"));
+    pending(kBindings, true)->push(bookmark("21"));
+    pending(kExceptions, true)->push(bookmark("31"));
+    poll();
+    EXPECT_EQ(source_->snapshot_age(), 0ms);
+}
+
 }  // namespace
 }  // namespace nmid

@@ -278,5 +278,13 @@ TEST_F(CrdFileSourceTest, ReturnsWhenCancelled) {
     EXPECT_EQ(published_.size(), 1U);
 }
 
+TEST(CrdFileSourceAge, AFileIsAlwaysFresh) {
+    test::ManualClock clock;
+    const CrdFileSource source{clock, CrdSettings{}};
+    clock.advance(std::chrono::hours{24});
+    EXPECT_EQ(source.snapshot_age(), Millis{0});
+    EXPECT_TRUE(tokens_allowed(source.snapshot_age(), Millis{1}));
+}
+
 }  // namespace
 }  // namespace nmid
