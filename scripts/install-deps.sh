@@ -3,8 +3,11 @@
 # everything is present it does nothing (no apt-get update).
 set -euo pipefail
 
+# libclang-rt-14-dev: clang's ASan/UBSan and libFuzzer runtimes (the ASan build and the fuzz
+# targets; Debian 12's clang only recommends it).
 packages=(
     build-essential cmake ccache clang clang-format clang-tidy pkg-config
+    libclang-rt-14-dev
     libboost1.81-all-dev libssl-dev libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev
     prometheus-cpp-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
     curl wrk nginx-light procps iproute2 python3 python3-yaml python3-jsonschema

@@ -15,10 +15,11 @@ ctest --test-dir "$root/build" --output-on-failure -j2
 echo "== clang-tidy"
 run-clang-tidy -p "$root/build" -quiet -j"$(nproc)" 'daemon/|iptables/|tests/|bench/'
 
-echo "== build (ASan+UBSan, clang)"
+# The same build carries the libFuzzer targets (tests/fuzz); its ctest runs each for 20 s.
+echo "== build (ASan+UBSan, clang, fuzz targets)"
 CC=clang CXX=clang++ "$root/scripts/build.sh" "$root/build-asan" \
     -DCMAKE_CXX_COMPILER=clang++ -DNMID_SANITIZE="address;undefined" -DNMID_BUILD_BENCH=OFF \
-    -DCMAKE_BUILD_TYPE=Debug
-echo "== tests (ASan+UBSan)"
+    -DCMAKE_BUILD_TYPE=Debug -DNMID_FUZZ=ON
+echo "== tests (ASan+UBSan, fuzz targets)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$root/build-asan" --output-on-failure -j2

@@ -1,0 +1,48 @@
+// Fuzz target: IMDS and AAD token answers (cloud/token_json): parse_token_response and
+// parse_oauth_error, on the body as received.
+//
+// Invariants:
+// - nothing throws (both promise never to throw);
+// - a parsed token has a non-empty access token and a positive expiry, and the same body parsed
+//   at another time gives the same token except for the fields derived from the clock
+//   (an absent expires_on is expires_in after now, an absent expires_in is expires_on - now).
+
+#include <cstdint>
+
+#include "fuzz_check.hpp"
+#include "nmid/cloud/token_json.hpp"
+
+using nmid::fuzz::check;
+
+namespace {
+
+constexpr std::int64_t kNow = 1'764'979'200;  // 2025-12-06T00:00:00Z
+
+void fuzz_one(std::string_view body) {
+    const nmid::Result<nmid::Token> token = nmid::cloud::parse_token_response(body, kNow);
+    const nmid::Result<nmid::Token> later = nmid::cloud::parse_token_response(body, kNow + 60);
+    check(token.has_value() == later.has_value(), "the clock decides whether a token parses");
+    if (token) {
+        check(!token->access_token.empty(), "token without access_token");
+        check(token->expires_on > 0 && token->expires_in >= 0, "token without a usable expiry");
+        check(token->access_token == later->access_token &&
+                  token->token_type == later->token_type && token->resource == later->resource &&
+                  token->refresh_token == later->refresh_token &&
+                  token->not_before == later->not_before,
+              "the clock changed a field read from the body");
+    }
+    (void)nmid::cloud::parse_oauth_error(body);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    try {
+        fuzz_one(nmid::fuzz::as_text(data, size));
+    } catch (const std::exception& e) {
+        nmid::fuzz::escaped(e.what());
+    } catch (...) {
+        nmid::fuzz::escaped("not a std::exception");
+    }
+    return 0;
+}
