@@ -1,7 +1,5 @@
 #include "nmid/crd/crd_parse.hpp"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -12,20 +10,13 @@
 #include <vector>
 
 #include "crd_json.hpp"
+#include "crd_yaml.hpp"
 
 namespace nmid {
 namespace {
 
 using json = nlohmann::json;
 using crd_detail::CrdKind;
-
-// Limits for YAML -> JSON: aliases let a few hundred bytes expand into billions of nodes,
-// and conversion recurses. Without aliases every node takes at least one byte of text and a
-// separator, so a budget of two nodes per input byte never refuses a real file, and bounds
-// alias expansion to work linear in the input. CRD objects are a few levels deep.
-constexpr int kMaxDepth = 64;
-constexpr std::size_t kNodesPerByte = 2;
-constexpr std::size_t kMinNodeBudget = 1024;
 
 // Accepts any JSON and keeps the first syntax error's message (nlohmann reports it only
 // through an exception or a SAX callback; this is the non-throwing way).
@@ -60,182 +51,6 @@ std::string json_syntax_error(std::string_view text) {
     SyntaxErrorSax sax;
     json::sax_parse(text, &sax);
     return sax.message.empty() ? std::string{"invalid JSON"} : sax.message;
-}
-
-bool is_plain_int(std::string_view s, std::int64_t& out) {
-    int base = 10;
-    std::string_view digits = s;
-    bool negative = false;
-    if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) {
-        negative = digits.front() == '-';
-        digits.remove_prefix(1);
-    }
-    if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'o')) {
-        if (negative || s.front() == '+') {
-            return false;
-        }
-        base = digits[1] == 'x' ? 16 : 8;
-        digits.remove_prefix(2);
-    }
-    if (digits.empty()) {
-        return false;
-    }
-    std::uint64_t magnitude = 0;
-    const auto [end, ec] =
-        std::from_chars(digits.data(), digits.data() + digits.size(), magnitude, base);
-    if (ec != std::errc{} || end != digits.data() + digits.size()) {
-        return false;
-    }
-    constexpr auto kMax = static_cast<std::uint64_t>(INT64_MAX);
-    if (magnitude > kMax + (negative ? 1 : 0)) {
-        return false;
-    }
-    out =
-        negative ? static_cast<std::int64_t>(0 - magnitude) : static_cast<std::int64_t>(magnitude);
-    return true;
-}
-
-// YAML 1.2 core schema float: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
-bool is_plain_float(std::string_view s, double& out) {
-    std::size_t i = 0;
-    auto digits = [&] {
-        const std::size_t start = i;
-        while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-            ++i;
-        }
-        return i - start;
-    };
-    if (i < s.size() && (s[i] == '-' || s[i] == '+')) {
-        ++i;
-    }
-    const std::size_t int_digits = digits();
-    std::size_t frac_digits = 0;
-    if (i < s.size() && s[i] == '.') {
-        ++i;
-        frac_digits = digits();
-    }
-    if (int_digits == 0 && frac_digits == 0) {
-        return false;
-    }
-    if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-        ++i;
-        if (i < s.size() && (s[i] == '-' || s[i] == '+')) {
-            ++i;
-        }
-        if (digits() == 0) {
-            return false;
-        }
-    }
-    if (i != s.size()) {
-        return false;
-    }
-    const char* first = s.data() + (s.front() == '+' ? 1 : 0);
-    const auto [end, ec] = std::from_chars(first, s.data() + s.size(), out);
-    return ec == std::errc{} && end == s.data() + s.size();
-}
-
-// Plain (unquoted, untagged) scalars are typed as YAML 1.2's core schema says; quoted and
-// `!!str` scalars stay strings, so `clientID: "1234"` is a string and `type: 0` an integer.
-json scalar_to_json(const YAML::Node& node) {
-    const std::string& text = node.Scalar();
-    const std::string& tag = node.Tag();
-    if (tag != "?") {
-        return text;
-    }
-    if (text == "true" || text == "True" || text == "TRUE") {
-        return true;
-    }
-    if (text == "false" || text == "False" || text == "FALSE") {
-        return false;
-    }
-    if (std::int64_t i = 0; is_plain_int(text, i)) {
-        return i;
-    }
-    if (double d = 0; is_plain_float(text, d)) {
-        return d;
-    }
-    return text;
-}
-
-class YamlToJson {
-public:
-    explicit YamlToJson(std::size_t node_budget) : budget_(node_budget) {}
-
-    bool convert(const YAML::Node& node, json& out, int depth = 0) {
-        if (++nodes_ > budget_) {
-            error = "too many YAML nodes (alias expansion?)";
-            return false;
-        }
-        if (depth > kMaxDepth) {
-            error = "YAML nested too deeply";
-            return false;
-        }
-        switch (node.Type()) {
-            case YAML::NodeType::Undefined:
-            case YAML::NodeType::Null:
-                out = nullptr;
-                return true;
-            case YAML::NodeType::Scalar:
-                out = scalar_to_json(node);
-                return true;
-            case YAML::NodeType::Sequence:
-                out = json::array();
-                for (const auto& child : node) {
-                    json converted;
-                    if (!convert(child, converted, depth + 1)) {
-                        return false;
-                    }
-                    out.push_back(std::move(converted));
-                }
-                return true;
-            case YAML::NodeType::Map:
-                out = json::object();
-                for (const auto& entry : node) {
-                    if (!entry.first.IsScalar()) {
-                        error = "YAML mapping keys must be scalars";
-                        return false;
-                    }
-                    json converted;
-                    if (!convert(entry.second, converted, depth + 1)) {
-                        return false;
-                    }
-                    out[entry.first.Scalar()] = std::move(converted);
-                }
-                return true;
-        }
-        out = nullptr;
-        return true;
-    }
-
-    std::string error;
-
-private:
-    std::size_t budget_;
-    std::size_t nodes_ = 0;
-};
-
-// Parses every YAML document. yaml-cpp reports errors by throwing: this is the boundary.
-bool load_yaml(std::string_view text, std::vector<json>& documents, std::string& error) {
-    try {
-        const std::vector<YAML::Node> nodes = YAML::LoadAll(std::string{text});
-        YamlToJson converter{kMinNodeBudget + kNodesPerByte * text.size()};
-        for (std::size_t i = 0; i < nodes.size(); ++i) {
-            json doc;
-            if (!converter.convert(nodes[i], doc)) {
-                error = "document " + std::to_string(i + 1) + ": " + converter.error;
-                return false;
-            }
-            documents.push_back(std::move(doc));
-        }
-        return true;
-    } catch (const std::exception& e) {
-        std::string message = e.what();
-        if (message.starts_with("yaml-cpp: ")) {
-            message.erase(0, 10);
-        }
-        error = "YAML " + message;
-        return false;
-    }
 }
 
 bool looks_like_json(std::string_view text) {
@@ -328,7 +143,8 @@ private:
         } else if (!api->is_string() ||
                    api->get_ref<const std::string&>() != crd_detail::kApiVersion) {
             return fail(at, std::string{kind} + ": apiVersion must be " +
-                                std::string{crd_detail::kApiVersion} + ", not " + api->dump());
+                                std::string{crd_detail::kApiVersion} + ", not " +
+                                api->dump(-1, ' ', false, json::error_handler_t::replace));
         }
         std::string object_error;
         if (!crd_detail::append_object(object, *crd_kind, snapshot, object_error)) {
@@ -398,7 +214,7 @@ Result<CrdSnapshot> parse_crds(std::string_view text, std::string* error_detail,
         if (doc.is_discarded()) {
             // Flow-style YAML (`{kind: List, items: [...]}`) also starts with a brace.
             std::string yaml_error;
-            if (!load_yaml(text, documents, yaml_error)) {
+            if (!crd_detail::load_yaml(text, documents, yaml_error)) {
                 return failed("JSON " + json_syntax_error(text));
             }
         } else {
@@ -406,7 +222,7 @@ Result<CrdSnapshot> parse_crds(std::string_view text, std::string* error_detail,
         }
     } else {
         std::string yaml_error;
-        if (!load_yaml(text, documents, yaml_error)) {
+        if (!crd_detail::load_yaml(text, documents, yaml_error)) {
             return failed(std::move(yaml_error));
         }
     }
