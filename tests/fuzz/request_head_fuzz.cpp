@@ -2,10 +2,8 @@
 // 4 KiB body): the fast head parser `parse_simple_head` and Beast's parser as `RequestParser`
 // configures it, driven the way `serve`/`read_request` drive them on a connection.
 //
-// The parser lives in an anonymous namespace of daemon/http/server.cpp (no header yet: it is
-// being split out into request_head.{hpp,cpp}), so this file includes that source file and
-// calls `nmid::http::{anon}::parse_simple_head`, `RequestParser` and `RequestData` directly.
-// After the split: include "request_head.hpp" instead and link nmid_http.
+// The parser is private to the http module (daemon/http/request_head.hpp): this target calls
+// `nmid::http::detail::parse_simple_head`, `RequestParser` and `RequestData` directly.
 //
 // Invariants checked on every input (the input is a byte stream followed by end of stream):
 // - whenever the fast parser takes a head, Beast, fed the same bytes, accepts them as one
@@ -17,14 +15,12 @@
 //   differ: Beast rejects a bad start line as soon as it arrives whole in one read, but after
 //   a partial read only once the head's end, the header limit or end of stream arrives.)
 // - a completed request's body never exceeds the body limit.
-// NOLINTNEXTLINE(bugprone-suspicious-include): the parser has no header yet (see above).
 #include <cstdio>
 #include <cstdlib>
 
-#include "../../daemon/http/server.cpp"
+#include "../../daemon/http/request_head.hpp"
 
-// In the parser's own (anonymous) namespace, which sees its helpers and constants.
-namespace nmid::http {
+namespace nmid::http::detail {
 namespace {
 
 void check(bool ok, const char* what) {
@@ -203,10 +199,10 @@ void describe(const char* how, const Outcome& o) {
 }
 
 }  // namespace
-}  // namespace nmid::http
+}  // namespace nmid::http::detail
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    using namespace nmid::http;
+    using namespace nmid::http::detail;
     const nmid::HttpServerSettings settings;  // nmid's defaults: there are no flags for these
     const std::string_view stream(reinterpret_cast<const char*>(data), size);
     const Outcome whole = serve(stream, kReadChunk, settings);
