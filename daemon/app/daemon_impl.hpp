@@ -75,6 +75,7 @@ struct Daemon::Impl {
 
     // daemon_metrics.cpp
     void register_metrics();
+    std::string crd_detail() const;
     void register_security_metrics();
     void register_source_metrics();
 

@@ -77,6 +77,11 @@ void Daemon::Impl::register_security_metrics() {
                 {"tokens", static_cast<double>(st.refused_tokens)},
             };
         });
+    metrics.add_gauge(
+        "nmid_crd_snapshot_age_seconds",
+        "Seconds since the identity source last confirmed its snapshot (the "
+        "least recently confirmed kind; --crd-max-staleness denies tokens past it)",
+        [this] { return std::chrono::duration<double>(crd_source->snapshot_age()).count(); });
     metrics.add_labeled_gauge(
         "nmid_identities_rejected",
         "AzureIdentity objects (and assignments) left out of the snapshot, by reason", "reason",

@@ -40,6 +40,16 @@ std::string rejections_detail(const std::vector<RejectedIdentity>& rejected) {
     return out;
 }
 
+std::string Daemon::Impl::crd_detail() const {
+    const auto age = std::chrono::duration_cast<std::chrono::seconds>(crd_source->snapshot_age());
+    std::string out = "snapshot confirmed " + std::to_string(age.count()) + "s ago";
+    if (!tokens_allowed(crd_source->snapshot_age(), config.crds.max_staleness)) {
+        out += " (over --crd-max-staleness: tokens denied)";
+    }
+    const std::string rejected = rejections_detail(*crd_store.rejections());
+    return rejected.empty() ? out : out + "; " + rejected;
+}
+
 std::vector<handlers::ReadinessCheck> Daemon::Impl::readiness() const {
     const auto pod_stats = pods.stats();
     return {
@@ -47,8 +57,7 @@ std::vector<handlers::ReadinessCheck> Daemon::Impl::readiness() const {
          pods.ready() ? std::to_string(pod_stats.pods) + " pods"
                       : "no successful read of " + pod_source_name() + " yet"},
         {"crds", crd_store.ready(),
-         crd_store.ready() ? rejections_detail(*crd_store.rejections())
-                           : "no successful read of " + crd_source_name() + " yet"},
+         crd_store.ready() ? crd_detail() : "no successful read of " + crd_source_name() + " yet"},
         {"listener", listening, listening ? std::string{} : "not accepting"},
         iptables_readiness(),
     };

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "nmi_handler_detail.hpp"
+#include "nmid/crd/crd_source.hpp"
 #include "nmid/handlers/errors.hpp"
 #include "nmid/handlers/imds_json.hpp"
 #include "nmid/identity/resolver.hpp"
@@ -79,6 +80,12 @@ std::optional<HttpResponse> NmiHandler::token_checks(const HttpRequest& request,
     if (!deps_.ready()) {
         return token_failure(ctx, Errc::not_ready,
                              "nmid is starting: pod and identity data not loaded yet");
+    }
+    if (deps_.crd_max_staleness > Millis{0} && deps_.crd_age &&
+        !tokens_allowed(deps_.crd_age(), deps_.crd_max_staleness)) {
+        return token_failure(ctx, Errc::not_ready,
+                             "identity data is stale: the identity watch has not confirmed it "
+                             "for longer than --crd-max-staleness; retry");
     }
     ctx.params = parse_token_params(query, ctx.decoded);
     ctx.resource = ctx.params.resource;

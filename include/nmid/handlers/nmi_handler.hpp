@@ -37,6 +37,11 @@ struct NmiDependencies {
     metrics::Metrics& metrics;
     Clock& clock;
     std::function<bool()> ready;  ///< snapshots loaded (pods and CRDs)
+    /// --crd-max-staleness (0: off, the default): tokens are denied (503, retryable) while
+    /// `crd_age()` (the identity snapshot's age, CrdSource::snapshot_age) is larger. Neither
+    /// is read per request when off.
+    Millis crd_max_staleness{0};
+    std::function<Millis()> crd_age{};
 };
 
 /// The pod-facing listener's handler: NMI's routes (reference nmi-behaviour 3) with nmid's

@@ -511,4 +511,33 @@ TEST_F(NmiHandlerTest, HandleNowAnswersAsHandleWouldOrGivesUpWithoutAnyEffect) {
 }
 
 }  // namespace
+// --crd-max-staleness: a cached token is not served from an identity snapshot the watch has
+// not confirmed for longer (a binding deleted while the watch was broken must not keep working
+// indefinitely); within the bound, and with the bound off, tokens are served.
+TEST_F(NmiHandlerTest, TokensDeniedWhileTheIdentitySnapshotIsOlderThanCrdMaxStaleness) {
+    Millis age{0};
+    NmiHandler handler{NmiDependencies{.pods = pods_,
+                                       .crds = crds_,
+                                       .cache = cache_,
+                                       .imds = imds_,
+                                       .metrics = metrics_,
+                                       .clock = clock_,
+                                       .ready = [] { return true; },
+                                       .crd_max_staleness = Millis{30'000},
+                                       .crd_age = [&age] { return age; }},
+                       HandlerSettings{}, IdentitySettings{.mode = OperationMode::managed},
+                       UpstreamSettings{}};
+    EXPECT_EQ(get_token(handler).status, 200);
+    age = Millis{30'001};
+    const Answer stale = get_token(handler);
+    EXPECT_EQ(stale.status, 503);
+    EXPECT_NE(stale.body.find("identity data is stale"), std::string::npos) << stale.body;
+    age = Millis{30'000};
+    EXPECT_EQ(get_token(handler).status, 200);
+    // Off (the default): any age is served.
+    NmiHandler off = make_handler(crds_);
+    age = Millis{1'000'000'000};
+    EXPECT_EQ(get_token(off).status, 200);
+}
+
 }  // namespace nmid::handlers
