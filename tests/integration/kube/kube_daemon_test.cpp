@@ -509,11 +509,10 @@ TEST_F(KubeDaemon, ServicePrincipalWithAClientSecretGetsItsTokenFromAad) {
     seed();
     c().on_fakes([&] {
         c().aad().add_secret_client(client_id, secret);
-        c().api().create(
-            "secrets",
-            Json{{"metadata", {{"name", "sp-credentials"}, {"namespace", "default"}}},
-                 {"type", "Opaque"},
-                 {"data", {{"clientSecret", test::base64_encode(secret)}}}});
+        c().api().create("secrets",
+                         Json{{"metadata", {{"name", "sp-credentials"}, {"namespace", "default"}}},
+                              {"type", "Opaque"},
+                              {"data", {{"clientSecret", test::base64_encode(secret)}}}});
         c().api().create(
             "azureidentities",
             Json{{"metadata", {{"name", "sp"}, {"namespace", "default"}}},
@@ -554,6 +553,130 @@ TEST_F(KubeDaemon, ServicePrincipalWithAClientSecretGetsItsTokenFromAad) {
         }
         EXPECT_EQ(secret_reads, 1U);
     });
+}
+
+// Issue 11 finding 2: an AzureIdentity naming neither a client ID nor a resource ID made nmid
+// ask IMDS for a token without client_id, which IMDS answers with the node's own identity.
+// It is refused at snapshot time: the pod gets no token and IMDS never hears of it.
+TEST_F(KubeDaemon, AnIdentityNamingNoIdentityIsRefusedAndNothingReachesImds) {
+    seed();
+    c().on_fakes([&] {
+        c().api().create("azureidentities",
+                         Json{{"metadata", {{"name", "nameless"}, {"namespace", "default"}}},
+                              {"spec", {{"type", 0}, {"clientID", ""}}}});
+        c().api().create("azureidentitybindings",
+                         test::binding_object("nameless-binding", "nameless", "nameless"));
+        c().kubelet().put(bound_pod("greedy", "127.0.0.14", "nameless"));
+    });
+    start();
+    const auto r = c().token("127.0.0.14");
+    ASSERT_TRUE(r);
+    EXPECT_NE(r->status, 200) << r->body;
+    EXPECT_EQ(c().emulator_stats()["token_requests"], 0) << c().emulator_stats().dump();
+    EXPECT_NE(c().nmid().output().find(
+                  "identity refused: AzureIdentity default/nameless (resourceVersion rv-"),
+              std::string::npos)
+        << c().nmid().output();
+    // The bound pod next to it is served as before.
+    EXPECT_EQ(appid_of("127.0.0.2"), kReader.client_id);
+}
+
+/// A type 1 AzureIdentity `name` in `ns` naming Secret `secret_ns`/`secret` at `endpoint`.
+Json service_principal(const std::string& name, const std::string& ns, const std::string& secret_ns,
+                       const std::string& secret, const std::string& endpoint) {
+    return Json{{"metadata", {{"name", name}, {"namespace", ns}}},
+                {"spec",
+                 {{"type", 1},
+                  {"tenantID", "11111111-2222-3333-4444-555555555555"},
+                  {"clientID", "00000000-0000-0000-0000-0000000000c4"},
+                  {"clientPassword", {{"name", secret}, {"namespace", secret_ns}}},
+                  {"adEndpoint", endpoint}}}};
+}
+
+// Issue 11 finding 3: a tenant in namespace team-b pointed an identity at team-a's Secret and
+// received it in the POST body. Refused: nmid never reads team-a's Secret for team-b.
+TEST_F(KubeDaemon, AServicePrincipalNamingAnotherNamespacesSecretIsRefusedAndTheSecretNeverRead) {
+    seed();
+    c().on_fakes([&] {
+        c().aad().add_secret_client("00000000-0000-0000-0000-0000000000c4", "team-a-secret");
+        c().api().create("secrets",
+                         Json{{"metadata", {{"name", "sp-credentials"}, {"namespace", "team-a"}}},
+                              {"type", "Opaque"},
+                              {"data", {{"clientSecret", test::base64_encode("team-a-secret")}}}});
+        c().api().create("azureidentities",
+                         service_principal("thief", "team-b", "team-a", "sp-credentials",
+                                           c().aad().ad_endpoint()));
+        c().api().create("azureidentitybindings",
+                         test::binding_object("thief-binding", "thief", "thief", "team-b"));
+        auto pod = bound_pod("thief-pod", "127.0.0.15", "thief");
+        pod.namespace_name = "team-b";
+        c().kubelet().put(pod);
+    });
+    start();
+    const auto r = c().token("127.0.0.15");
+    ASSERT_TRUE(r);
+    EXPECT_NE(r->status, 200) << r->body;
+    EXPECT_EQ(r->body.find("access_token"), std::string::npos) << r->body;
+    c().on_fakes([&] {
+        EXPECT_TRUE(c().aad().calls().empty());
+        for (const auto& req : c().api().requests()) {
+            EXPECT_EQ(req.target.find("/secrets/"), std::string::npos) << req.target;
+        }
+    });
+    EXPECT_NE(c().nmid().output().find("team-b/thief (resourceVersion rv-"), std::string::npos);
+    EXPECT_NE(c().nmid().output().find("cross_namespace_secret"), std::string::npos);
+}
+
+// Issue 11 finding 3: adEndpoint could be any URL, plain http included. Only https to an Azure
+// AD authority or a host of --aad-authority-allowlist (here 127.0.0.1, the fake's) is used.
+TEST_F(KubeDaemon, AServicePrincipalWithAnHttpOrUnlistedEndpointIsRefused) {
+    seed();
+    std::unique_ptr<test::FakeAad> plain;
+    c().on_fakes([&] {
+        plain = std::make_unique<test::FakeAad>(c().fakes_ioc(), [] { return std::int64_t{0}; });
+        for (auto* aad : {&c().aad(), plain.get()}) {
+            aad->add_secret_client("00000000-0000-0000-0000-0000000000c4", "own-secret");
+        }
+        c().api().create("secrets",
+                         Json{{"metadata", {{"name", "sp-credentials"}, {"namespace", "default"}}},
+                              {"type", "Opaque"},
+                              {"data", {{"clientSecret", test::base64_encode("own-secret")}}}});
+        const std::string fake_port = std::to_string(c().aad().port());
+        const std::vector<std::pair<std::string, std::string>> endpoints = {
+            {"plain-http", plain->ad_endpoint()},                  // http://127.0.0.1:...
+            {"unlisted", "https://localhost:" + fake_port + "/"},  // not in the allowlist
+            {"listed", c().aad().ad_endpoint()},                   // https://127.0.0.1:...
+        };
+        for (std::size_t i = 0; i < endpoints.size(); ++i) {
+            const auto& [name, endpoint] = endpoints[i];
+            c().api().create("azureidentities", service_principal(name, "default", "default",
+                                                                  "sp-credentials", endpoint));
+            c().api().create("azureidentitybindings",
+                             test::binding_object(name + "-binding", name, name));
+            c().kubelet().put(bound_pod(name + "-pod", "127.0.0." + std::to_string(21 + i), name));
+        }
+    });
+    start();
+    auto plain_answer = c().token("127.0.0.21");
+    auto unlisted_answer = c().token("127.0.0.22");
+    auto listed_answer = c().token("127.0.0.23");
+    ASSERT_TRUE(plain_answer && unlisted_answer && listed_answer);
+    EXPECT_NE(plain_answer->status, 200) << plain_answer->body;
+    EXPECT_NE(unlisted_answer->status, 200) << unlisted_answer->body;
+    EXPECT_EQ(listed_answer->status, 200) << listed_answer->body;
+    c().on_fakes([&] {
+        EXPECT_TRUE(plain->calls().empty());
+        EXPECT_EQ(c().aad().calls().size(), 1U);  // the allowed endpoint's only
+        plain.reset();
+    });
+    const std::string out = c().nmid().output();
+    EXPECT_NE(out.find("default/plain-http (resourceVersion rv-"), std::string::npos) << out;
+    EXPECT_NE(out.find("ad_endpoint_not_https"), std::string::npos);
+    EXPECT_NE(out.find("adEndpoint host localhost:" +
+                       std::to_string(c().on_fakes([&] { return c().aad().port(); })) +
+                       " is not an Azure AD authority"),
+              std::string::npos)
+        << out;
 }
 
 TEST_F(KubeDaemon, SigtermExitsZeroPromptlyWithWatchesOpen) {

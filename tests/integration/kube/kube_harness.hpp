@@ -308,11 +308,15 @@ public:
             });
             kubelet_ = std::make_unique<FakeKubelet>(fakes_.ioc(),
                                                      FakeKubeletOptions{.token = kInitialToken});
-            aad_ = std::make_unique<FakeAad>(fakes_.ioc(), [] {
-                return std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                    .count();
-            });
+            // Over TLS (the test CA's 127.0.0.1 certificate): nmid refuses an http adEndpoint.
+            aad_ = std::make_unique<FakeAad>(
+                fakes_.ioc(),
+                [] {
+                    return std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+                },
+                "/", tls);
         });
         write_kubeconfig();
     }
@@ -343,6 +347,8 @@ public:
     [[nodiscard]] FakeApiServer& api() { return *api_; }
     [[nodiscard]] FakeKubelet& kubelet() { return *kubelet_; }
     [[nodiscard]] FakeAad& aad() { return *aad_; }
+    /// The fakes' io_context, for extra fakes a test makes (inside on_fakes only).
+    [[nodiscard]] boost::asio::io_context& fakes_ioc() { return fakes_.ioc(); }
 
     // --- files ----------------------------------------------------------------------------
 
@@ -389,6 +395,9 @@ public:
                                     // Hermetic: never read this machine's /etc/default/kubelet.
                                     "--kubelet-config=" + (dir() / "no-kubelet-defaults").string(),
                                     "--node=node-1",
+                                    // The FakeAad: trusted CA and an allowed authority.
+                                    "--aad-ca-file=" + ca_file(),
+                                    "--aad-authority-allowlist=127.0.0.1",
                                 });
         return args;
     }
@@ -431,6 +440,13 @@ public:
         return http_request(ip, port_, "GET",
                             kTokenPath + "?api-version=2018-02-01&resource=" + resource,
                             {{"Metadata", "true"}}, {}, timeout);
+    }
+
+    /// The IMDS emulator's counters (GET /_emulator/stats; null when it does not answer).
+    [[nodiscard]] nlohmann::json emulator_stats() const {
+        const auto r = http_get("127.0.0.1", emulator_port_, "/_emulator/stats");
+        return r && r->status == 200 ? nlohmann::json::parse(r->body, nullptr, false)
+                                     : nlohmann::json{};
     }
 
     /// The value of the first sample of `name` on /metrics (-1 when absent).
