@@ -177,8 +177,8 @@ private:
 /// (`...` likewise).
 bool is_document_marker(std::string_view line) noexcept {
     for (std::string_view marker : {std::string_view{"---"}, std::string_view{"..."}}) {
-        if (line.starts_with(marker) &&
-            (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r')) {
+        if (line.starts_with(marker) && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' ||
+                                         line[3] == '\r' || line[3] == '\n')) {
             return true;
         }
     }

@@ -171,29 +171,28 @@ TEST_F(HostilePaths, AnExceptedPodGetsTheTokenRouteAsSentWithoutHopByHopFields) 
     EXPECT_EQ(upstream_.requests(), 1U);
 }
 
-TEST_F(HostilePaths, AnExceptedPodReachesOtherIdentityPathsOnlyInTheirCanonicalSpelling) {
+// Issue 11.1: anything under /metadata/identity but the token route is never forwarded,
+// whatever the caller: an excepted pod's pass-through covers the token route only.
+TEST_F(HostilePaths, AnExceptedPodNeverReachesOtherIdentityPaths) {
     NmiHandler handler = make_handler();
     const FieldList headers{{{"Metadata", "true"}}};
-    const Reply exact = send(handler, "POST", "/metadata/identity/issuecredential?api-version=1",
-                             headers, kExceptedPod, R"({"csr":"x"})");
-    EXPECT_EQ(exact.status, 200) << exact.body;
-    ASSERT_EQ(upstream_.requests(), 1U);
-    EXPECT_EQ(upstream_.received()[0].method, "POST");
-    EXPECT_EQ(upstream_.received()[0].target, "/metadata/identity/issuecredential?api-version=1");
-    EXPECT_EQ(upstream_.received()[0].body, R"({"csr":"x"})");
     for (const std::string target :
-         {"/metadata/identity%2Fissuecredential", R"(/metadata\identity\issuecredential)",
-          "/metadata//identity/issuecredential", "/metadata;/identity/issuecredential",
-          "/metadata/identity/issuecredential#x"}) {
-        EXPECT_EQ(send(handler, "POST", target, headers, kExceptedPod).status, 404) << target;
+         {"/metadata/identity/issuecredential?api-version=1", "/metadata/identity/info",
+          "/metadata/identity/getplatformmetadata", "/metadata/identity%2Fissuecredential",
+          R"(/metadata\identity\issuecredential)", "/metadata//identity/issuecredential",
+          "/metadata;/identity/issuecredential", "/metadata/identity/issuecredential#x"}) {
+        EXPECT_EQ(send(handler, "POST", target, headers, kExceptedPod, R"({"csr":"x"})").status,
+                  404)
+            << target;
+        EXPECT_EQ(send(handler, "GET", target, headers, kExceptedPod).status, 404) << target;
     }
-    EXPECT_EQ(upstream_.requests(), 1U);
+    EXPECT_EQ(upstream_.requests(), 0U);
     // The odd token spellings are 400 for every caller.
     EXPECT_EQ(send(handler, "GET", R"(/metadata\identity\oauth2\token)" + std::string{kQuery},
                    headers, kExceptedPod)
                   .status,
               400);
-    EXPECT_EQ(upstream_.requests(), 1U);
+    EXPECT_EQ(upstream_.requests(), 0U);
 }
 
 TEST_F(HostilePaths, TheProxyForwardsOnlyItsAllowlistWithItsMethodsAndTheCanonicalPath) {
