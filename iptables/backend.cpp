@@ -84,8 +84,11 @@ Command Commands::restore(std::string input) const {
 }
 
 Command Commands::conntrack_delete(std::string_view ip, std::uint16_t port) const {
+    // Only flows whose replies come from IMDS itself (`--reply-src`): flows to the metadata
+    // address that the DNAT sends to nmid (answered by nmid) are left alone, so the deletion
+    // at start-up never cuts pods' connections to the nmid being replaced (a rollout).
     return {.argv = {binary("conntrack"), "-D", "-d", std::string{ip}, "-p", "tcp", "--dport",
-                     std::to_string(port)},
+                     std::to_string(port), "--reply-src", std::string{ip}},
             .timeout = timeout_};
 }
 

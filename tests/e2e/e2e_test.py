@@ -372,7 +372,7 @@ class FailClosed(NodeTest):
         self.assert_no_rules()
         send = self._early_connection("early-kept")
         self.node.emulator_reset()
-        nmid = self.start_nmid(backend="nft")
+        nmid = self.start_nmid(backend="nft", extra=["--enable-conntrack-deletion=false"])
         result = send()
         self.assertEqual(self.node.emulator_stats()["token_requests"], 1, result)
         self.assertEqual(metric_sum(self.node.metrics(nmid), "nmid_requests_total"), 0)

@@ -54,7 +54,8 @@ TEST(Commands, ArgvPerBackend) {
         (std::vector<std::string>{"/usr/sbin/iptables-legacy-restore", "--wait=5", "--noflush"}));
     EXPECT_EQ(legacy.conntrack_delete("169.254.169.254", 80).argv,
               (std::vector<std::string>{"/usr/sbin/conntrack", "-D", "-d", "169.254.169.254", "-p",
-                                        "tcp", "--dport", "80"}));
+                                        "tcp", "--dport", "80", "--reply-src",
+                                        "169.254.169.254"}));
     EXPECT_EQ(Commands(Backend::nft, "/sbin/", 1, 1s).save_nat().argv.front(),
               "/sbin/iptables-nft-save");
 }

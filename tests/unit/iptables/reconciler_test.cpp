@@ -393,7 +393,7 @@ TEST(Reconciler, ConntrackDeletionRunsOnceAfterTheFirstGoodSync) {
     ASSERT_EQ(conntrack.size(), 2U);
     EXPECT_EQ(conntrack[0].argv,
               (std::vector<std::string>{"conntrack", "-D", "-d", "169.254.169.254", "-p", "tcp",
-                                        "--dport", "80"}));
+                                        "--dport", "80", "--reply-src", "169.254.169.254"}));
 }
 
 TEST(Reconciler, NoConntrackWithoutTheFlagOrBeforeASuccess) {
