@@ -108,9 +108,11 @@ echo "victim status $status (goal 200): $([ "$status" = 200 ] && echo PASS || ec
 stop_nmid
 
 echo "== 3. RSS after 3,000 distinct resources from one pod"
-echo "   (nmid's IMDS budget raised to 2,000/s and 50 concurrent so that every fetch happens in time)"
+echo "   (nmid's IMDS budget and the pod's share raised to 2,000/s and 50 concurrent so that every"
+echo "   fetch happens in time: memory is then bounded by the key cap and the byte bound alone)"
 for len in 7000 2000; do
-    start_nmid --upstream-rate-limit=2000 --upstream-max-concurrency=50 "$@"
+    start_nmid --upstream-rate-limit=2000 --upstream-max-concurrency=50 \
+        --max-upstream-fetches-per-pod=49 --max-pending-fetches-per-pod=100 "$@"
     before=$(rss_mib "$nmid_pid")
     out=$("$bin/nmid_fairness" memory "$nmid_port" 127.0.0.2 3000 "$len" 50)
     after=$(rss_mib "$nmid_pid")

@@ -127,13 +127,12 @@ asio::awaitable<HttpResponse> NmiHandler::proxy(const HttpRequest& request, std:
         &forwarded);
     // IMDS's limits are per VM: a proxied or passed-through request takes a unit of the same
     // budget as nmid's own token fetches, admitted fairly across pods (issue 11.4).
-    // Attributed to the pod when the route looked it up (pass-through), else to its address.
-    const std::string requester = ctx.pod ? ctx.pod->uid : request.peer.to_string();
+    const std::string requester = request.peer.to_string();  // as detail::requester_of
     auto permit = co_await deps_.cache.acquire_upstream(
         requester, deps_.clock.steady_now() + upstream_.proxy_timeout);
     if (!permit) {
         const Errc code = permit.error() == Errc::pod_over_limit ? Errc::pod_over_limit
-                                                                  : Errc::upstream_throttled;
+                                                                 : Errc::upstream_throttled;
         co_return fail(code, code == Errc::pod_over_limit
                                  ? "too many requests from this pod are waiting for the instance "
                                    "metadata service; retry"

@@ -180,6 +180,7 @@ std::optional<HttpResponse> NmiHandler::handle_now(const HttpRequest& request) {
         return std::nullopt;
     }
     Context ctx;
+    ctx.peer = &request.peer;
     ctx.route = http::to_string(routed.route);
     std::optional<HttpResponse> response = token_now(request, routed.query, ctx);
     if (response) {
@@ -190,6 +191,7 @@ std::optional<HttpResponse> NmiHandler::handle_now(const HttpRequest& request) {
 
 asio::awaitable<HttpResponse> NmiHandler::handle(const HttpRequest& request) {
     Context ctx;
+    ctx.peer = &request.peer;
     const http::RoutedTarget routed = http::route(request.target);
     ctx.route = http::to_string(routed.route);
     HttpResponse response = co_await respond(request, routed, ctx);
@@ -276,9 +278,8 @@ std::optional<CacheResult> NmiHandler::cached_token(const Prepared& prepared, Co
 asio::awaitable<CacheResult> NmiHandler::fetch_token(const Prepared& prepared, Context& ctx) {
     const TokenRequest request{.identity = prepared.key.identity,
                                .resource = std::string{ctx.resource}};
-    // The pod's address attributes the fetch for per-pod fairness (issue 11.4): the same key
-    // as the per-pod connection cap and the proxy's share of the IMDS budget.
-    CacheResult result = co_await deps_.cache.get(request, detail::requester_of(ctx));
+    const std::string requester = detail::requester_of(ctx);
+    CacheResult result = co_await deps_.cache.get(request, requester);
     ctx.cache = to_string(result.outcome);
     co_return result;
 }

@@ -36,6 +36,7 @@ struct NmiHandler::Context {
     std::string_view resource;
     TokenParams params;  ///< the token route's query parameters
     Errc error = Errc::ok;
+    const boost::asio::ip::address* peer = nullptr;  ///< the request's source address
     PodInfoPtr pod;
     std::shared_ptr<const Prepared> prepared;
     std::string decoded;  ///< query values that had to be decoded
@@ -52,10 +53,12 @@ struct NmiHandler::Prepared {
 
 namespace detail {
 
-/// Who a token fetch is attributed to for per-pod fairness (issue 11.4): the calling pod's uid
-/// (the token route always knows the pod by the time it fetches).
-inline std::string_view requester_of(const NmiHandler::Context& ctx) noexcept {
-    return ctx.pod ? std::string_view{ctx.pod->uid} : std::string_view{};
+/// Who an upstream call is attributed to for per-pod fairness (issue 11.4): the caller's
+/// source address, as for the per-pod connection cap, so a pod's token fetches and its
+/// proxied or passed-through requests share one share of the IMDS budget. Built on a miss
+/// only (never on a cache hit).
+inline std::string requester_of(const NmiHandler::Context& ctx) {
+    return ctx.peer != nullptr ? ctx.peer->to_string() : std::string{};
 }
 
 inline constexpr std::string_view kJson = "application/json; charset=utf-8";

@@ -213,7 +213,8 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std:
         aux.identity.tenant_id = tenant;
         std::optional<CacheResult> aux_result = deps_.cache.try_get(aux);
         if (!aux_result) {
-            aux_result = co_await deps_.cache.get(aux, detail::requester_of(ctx));
+            const std::string requester = detail::requester_of(ctx);
+            aux_result = co_await deps_.cache.get(aux, requester);
         }
         if (!aux_result->token) {
             co_return token_failure(ctx, aux_result->error.code,
