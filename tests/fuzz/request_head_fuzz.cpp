@@ -18,10 +18,16 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <boost/system/error_code.hpp>
+
 #include "../../daemon/http/request_head.hpp"
+#include "../../daemon/http/server_state.hpp"
+#include "nmid/config/settings.hpp"
 
 namespace nmid::http::detail {
 namespace {
+
+using boost::system::error_code;
 
 void check(bool ok, const char* what) {
     if (!ok) {
