@@ -20,12 +20,8 @@ asio::awaitable<HttpResponse> NmiHandler::identity_route(const HttpRequest& requ
         return error_response(code, text, settings_, Endpoint::other);
     };
     // IMDS's own order: the request's shape first.
-    if (settings_.metadata_header_required && request.headers->get("Metadata") != "true") {
-        co_return fail(Errc::metadata_header_missing, "Required metadata header not specified");
-    }
-    if (request.headers->contains("X-Forwarded-For")) {
-        co_return fail(Errc::forwarded_for_present,
-                       "Request must not contain an X-Forwarded-For header");
+    if (const auto refused = detail::header_refusal(request, settings_)) {
+        co_return fail(refused->code, refused->text);
     }
     // Never forwarded, whatever the caller (issue 11.1): an excepted pod's pass-through covers
     // the token route only; IMDS's other identity endpoints (info, the MSI v2 credential

@@ -104,12 +104,8 @@ asio::awaitable<HttpResponse> NmiHandler::proxy(const HttpRequest& request, std:
         ctx.error = code;
         return error_response(code, text, settings_, Endpoint::other);
     };
-    if (settings_.metadata_header_required && request.headers->get("Metadata") != "true") {
-        co_return fail(Errc::metadata_header_missing, "Required metadata header not specified");
-    }
-    if (request.headers->contains("X-Forwarded-For")) {
-        co_return fail(Errc::forwarded_for_present,
-                       "Request must not contain an X-Forwarded-For header");
+    if (const auto refused = detail::header_refusal(request, settings_)) {
+        co_return fail(refused->code, refused->text);
     }
     net::ClientRequest upstream;
     upstream.method = request.method;

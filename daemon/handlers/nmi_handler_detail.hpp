@@ -6,6 +6,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -52,6 +53,26 @@ struct NmiHandler::Prepared {
 };
 
 namespace detail {
+
+/// A request shape IMDS itself refuses, checked before any lookup on every route nmid answers
+/// or forwards: `Metadata: true` missing (when required; SDK probes rely on this fast 400), or
+/// an X-Forwarded-For field. The code and NMI's text, or nullopt.
+struct HeaderRefusal {
+    Errc code;
+    std::string_view text;
+};
+inline std::optional<HeaderRefusal> header_refusal(const http::HttpRequest& request,
+                                                   const HandlerSettings& settings) {
+    if (settings.metadata_header_required && request.headers->get("Metadata") != "true") {
+        return HeaderRefusal{Errc::metadata_header_missing,
+                             "Required metadata header not specified"};
+    }
+    if (request.headers->contains("X-Forwarded-For")) {
+        return HeaderRefusal{Errc::forwarded_for_present,
+                             "Request must not contain an X-Forwarded-For header"};
+    }
+    return std::nullopt;
+}
 
 /// Who an upstream call is attributed to for per-pod fairness (issue 11.4): the caller's
 /// source address, as for the per-pod connection cap, so a pod's token fetches and its

@@ -69,13 +69,8 @@ HttpResponse NmiHandler::token_failure(Context& ctx, Errc code, std::string_view
 std::optional<HttpResponse> NmiHandler::token_checks(const HttpRequest& request,
                                                      std::string_view query, Context& ctx) const {
     // SDK probes come without Metadata and expect a fast 400: answered before any lookup.
-    if (settings_.metadata_header_required && request.headers->get("Metadata") != "true") {
-        return token_failure(ctx, Errc::metadata_header_missing,
-                             "Required metadata header not specified");
-    }
-    if (request.headers->contains("X-Forwarded-For")) {
-        return token_failure(ctx, Errc::forwarded_for_present,
-                             "Request must not contain an X-Forwarded-For header");
+    if (const auto refused = detail::header_refusal(request, settings_)) {
+        return token_failure(ctx, refused->code, refused->text);
     }
     if (!deps_.ready()) {
         return token_failure(ctx, Errc::not_ready,

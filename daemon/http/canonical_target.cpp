@@ -77,15 +77,11 @@ bool decode_path(std::string_view in, char* out, std::size_t& written) noexcept 
     for (std::size_t i = 0; i < in.size(); ++i) {
         char c = in[i];
         if (c == '%') {
-            if (i + 2 >= in.size()) {
+            const int byte = escaped_byte(in, i);
+            if (byte < 0) {
                 return false;
             }
-            const int hi = hex_value(in[i + 1]);
-            const int lo = hex_value(in[i + 2]);
-            if (hi < 0 || lo < 0) {
-                return false;
-            }
-            c = static_cast<char>((hi << 4) | lo);
+            c = static_cast<char>(byte);
             i += 2;
         }
         if (is_control(c)) {

@@ -178,15 +178,11 @@ bool query_unescape(std::string_view in, std::string& out) {
     for (std::size_t i = 0; i < in.size(); ++i) {
         const char c = in[i];
         if (c == '%') {
-            if (i + 2 >= in.size()) {
+            const int byte = escaped_byte(in, i);
+            if (byte < 0) {
                 return false;
             }
-            const int hi = hex_value(in[i + 1]);
-            const int lo = hex_value(in[i + 2]);
-            if (hi < 0 || lo < 0) {
-                return false;
-            }
-            out.push_back(static_cast<char>((hi << 4) | lo));
+            out.push_back(static_cast<char>(byte));
             i += 2;
         } else if (c == '+') {
             out.push_back(' ');

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,18 @@ namespace nmid {
         return c - 'A' + 10;
     }
     return -1;
+}
+
+/// The byte of the escape `%XX` starting at in[i] (in[i] is '%'), or -1 when fewer than two
+/// characters follow or either is not a hex digit. Strict decoders (request paths, queries)
+/// treat -1 as an invalid escape.
+[[nodiscard]] constexpr int escaped_byte(std::string_view in, std::size_t i) noexcept {
+    if (i + 2 >= in.size()) {
+        return -1;
+    }
+    const int hi = hex_value(in[i + 1]);
+    const int lo = hex_value(in[i + 2]);
+    return hi < 0 || lo < 0 ? -1 : (hi << 4) | lo;
 }
 
 /// RFC 3986 percent-encoding of a query component or path segment: unreserved characters
