@@ -135,7 +135,9 @@ PY
 
 echo "== 1. cache-hit throughput: wrk -t1 -c50 -d${duration}s, nmid (1 I/O thread) vs nginx (1 worker)"
 start_emulator
-start_nmid hit "$work/pods.json" "$root/deploy/standalone/crds.yaml"
+# wrk and the cold burst stand in for many pods but all come from 127.0.0.1: no per-pod
+# connection cap here (bench/fairness.sh measures the per-pod limits).
+start_nmid hit "$work/pods.json" "$root/deploy/standalone/crds.yaml" --max-connections-per-pod=0
 target="/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net"
 curl -fsS -H Metadata:true "http://127.0.0.1:$nmid_port$target" >"$work/body.json"
 body_len=$(wc -c <"$work/body.json")
@@ -211,7 +213,8 @@ start_nmid idle "$root/deploy/standalone/pods.json" "$root/deploy/standalone/crd
 idle_rss=$(rss_kb "$nmid_pid")
 stop_pid "$nmid_pid"
 start_nmid big "$work/pods-250.json" "$work/crds-1000.json" --upstream-rate-limit=2000 \
-    --upstream-max-concurrency=50
+    --upstream-max-concurrency=50 --max-upstream-fetches-per-pod=49 \
+    --max-pending-fetches-per-pod=1000 --max-tokens-per-pod=1000
 {
     # Options in a curl config apply to every URL (headers accumulate), so set them once.
     echo 'header = "Metadata: true"'
