@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "http_reply.hpp"
+
 namespace {
 
 struct Conn {
@@ -26,23 +28,8 @@ struct Conn {
     bool done = false;
 };
 
-int status_of(const std::string& raw) {
-    return raw.compare(0, 9, "HTTP/1.1 ") == 0 ? std::atoi(raw.c_str() + 9) : 0;
-}
-
-// Complete when headers and Content-Length bytes of body have arrived.
-bool complete(const std::string& raw) {
-    const auto head = raw.find("\r\n\r\n");
-    if (head == std::string::npos) {
-        return false;
-    }
-    const auto cl = raw.find("Content-Length: ");
-    if (cl == std::string::npos || cl > head) {
-        return false;
-    }
-    const auto len = std::strtoul(raw.c_str() + cl + 16, nullptr, 10);
-    return raw.size() >= head + 4 + len;
-}
+using nmid::bench::complete;
+using nmid::bench::status_of;
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <functional>
 #include <string_view>
 
@@ -26,6 +27,20 @@ inline void check(bool ok, const char* what) {
 
 inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {
     return {reinterpret_cast<const char*>(data), size};
+}
+
+/// libFuzzer's entry body for code that promises never to throw: runs `one` on the input as
+/// text and aborts when any exception escapes it.
+template <class F>
+int run_no_throw(const std::uint8_t* data, std::size_t size, F&& one) {
+    try {
+        one(as_text(data, size));
+    } catch (const std::exception& e) {
+        escaped(e.what());
+    } catch (...) {
+        escaped("not a std::exception");
+    }
+    return 0;
 }
 
 /// True when `part` lies inside `whole` (a view the callee promised to take from it).

@@ -42,14 +42,8 @@ void parse_for(std::string_view text, std::string_view context) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    const std::string_view text = nmid::fuzz::as_text(data, size);
-    try {
+    return nmid::fuzz::run_no_throw(data, size, [](std::string_view text) {
         parse_for(text, {});
         parse_for(text, text.substr(0, std::min<std::size_t>(text.find('\n'), 64)));
-    } catch (const std::exception& e) {
-        nmid::fuzz::escaped(e.what());
-    } catch (...) {
-        nmid::fuzz::escaped("not a std::exception");
-    }
-    return 0;
+    });
 }

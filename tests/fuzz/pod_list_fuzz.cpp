@@ -85,12 +85,5 @@ void fuzz_one(std::string_view text) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    try {
-        fuzz_one(nmid::fuzz::as_text(data, size));
-    } catch (const std::exception& e) {
-        nmid::fuzz::escaped(e.what());
-    } catch (...) {
-        nmid::fuzz::escaped("not a std::exception");
-    }
-    return 0;
+    return nmid::fuzz::run_no_throw(data, size, fuzz_one);
 }

@@ -15,10 +15,9 @@
 //   differ: Beast rejects a bad start line as soon as it arrives whole in one read, but after
 //   a partial read only once the head's end, the header limit or end of stream arrives.)
 // - a completed request's body never exceeds the body limit.
+#include <boost/system/error_code.hpp>
 #include <cstdio>
 #include <cstdlib>
-
-#include <boost/system/error_code.hpp>
 
 #include "../../daemon/http/request_head.hpp"
 #include "../../daemon/http/server_state.hpp"

@@ -99,22 +99,16 @@ void crd_event(std::string_view line) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    const std::string_view body = nmid::fuzz::as_text(data, size);
-    const std::size_t max_line = std::size_t{256} << (size % 6);
-    const Split whole = split(body, body.size() + 1, max_line);
-    const Split pieces = split(body, 1 + size % 13, max_line);
-    check(whole == pieces, "lines depend on how the stream is cut");
-    try {
+    return nmid::fuzz::run_no_throw(data, size, [size](std::string_view body) {
+        const std::size_t max_line = std::size_t{256} << (size % 6);
+        const Split whole = split(body, body.size() + 1, max_line);
+        const Split pieces = split(body, 1 + size % 13, max_line);
+        check(whole == pieces, "lines depend on how the stream is cut");
         for (const std::string& line : whole.lines) {
             check(!line.empty() && line.size() <= max_line && line.find('\n') == std::string::npos,
                   "a line that is empty, too long or holds a newline");
             pod_event(line);
             crd_event(line);
         }
-    } catch (const std::exception& e) {
-        nmid::fuzz::escaped(e.what());
-    } catch (...) {
-        nmid::fuzz::escaped("not a std::exception");
-    }
-    return 0;
+    });
 }
