@@ -80,6 +80,8 @@ std::string_view heading(FlagGroup group) {
             return "Logging (klog flags are accepted for NMI compatibility)";
         case FlagGroup::iptables:
             return "iptables";
+        case FlagGroup::workload_identity:
+            return "Workload identity (pods labelled azure.workload.identity/use=true)";
     }
     return "Other";
 }
@@ -100,6 +102,13 @@ ParseResult parse(std::span<const std::string_view> args, const EnvLookup& env) 
     if (env) {
         if (auto node = env("NODE_NAME")) {
             state.config.node_name = std::move(*node);
+        }
+        // The variables the azwi webhook gives pods, as defaults of the workload identity flags.
+        if (auto tenant = env("AZURE_TENANT_ID")) {
+            state.config.workload.tenant_id = std::move(*tenant);
+        }
+        if (auto authority = env("AZURE_AUTHORITY_HOST"); authority && !authority->empty()) {
+            state.config.workload.authority_host = std::move(*authority);
         }
     }
 
@@ -294,7 +303,9 @@ std::string help_text() {
         "\n"
         "Environment:\n"
         "  NODE_NAME         default of --node\n"
-        "  FORCENAMESPACED   \"true\" switches --forceNamespaced on\n";
+        "  FORCENAMESPACED   \"true\" switches --forceNamespaced on\n"
+        "  AZURE_TENANT_ID   default of --workload-identity-tenant-id\n"
+        "  AZURE_AUTHORITY_HOST  default of --workload-identity-authority-host\n";
 
     std::optional<FlagGroup> group;
     for (const FlagInfo& flag : flags()) {

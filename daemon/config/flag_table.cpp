@@ -1,5 +1,5 @@
 // The one flag table, joined from its parts in help order: NMI's flags (flag_table_nmi.cpp)
-// and nmid's own (flag_table_nmid.cpp).
+// nmid's own (flag_table_nmid.cpp) and workload identity's (flag_table_workload.cpp).
 #include "flag_table.hpp"
 
 #include <algorithm>
@@ -11,7 +11,7 @@ namespace {
 const std::vector<Flag>& all_flags() {
     static const std::vector<Flag> flags = [] {
         std::vector<Flag> joined;
-        for (const std::span<const Flag> part : {nmi_flags(), nmid_flags()}) {
+        for (const std::span<const Flag> part : {nmi_flags(), nmid_flags(), workload_flags()}) {
             joined.insert(joined.end(), part.begin(), part.end());
         }
         return joined;

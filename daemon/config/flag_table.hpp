@@ -54,9 +54,11 @@ struct Flag {
 
 [[nodiscard]] std::span<const Flag> flag_table();
 
-/// The table's parts (flag_table_nmi.cpp, flag_table_nmid.cpp), joined by flag_table().
+/// The table's parts (flag_table_nmi.cpp, flag_table_nmid.cpp, flag_table_workload.cpp), joined by
+/// flag_table().
 [[nodiscard]] std::span<const Flag> nmi_flags();
 [[nodiscard]] std::span<const Flag> nmid_flags();
+[[nodiscard]] std::span<const Flag> workload_flags();
 
 /// By long name (without dashes); nullptr when unknown.
 [[nodiscard]] const Flag* find_flag(std::string_view name);

@@ -38,6 +38,7 @@ struct Config {
     HandlerSettings handlers;
     IptablesSettings iptables;
     LogSettings log;
+    WorkloadSettings workload;
 };
 
 /// `cleanup`: the first argument was the word `cleanup` (`nmid cleanup [flags]`): remove the
@@ -83,7 +84,16 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view name
 [[nodiscard]] std::string_view version() noexcept;
 
 /// Headings of `help_text()`, in the order printed.
-enum class FlagGroup { nmi, standalone, kubernetes, listener, cache_upstream, logging, iptables };
+enum class FlagGroup {
+    nmi,
+    standalone,
+    kubernetes,
+    listener,
+    cache_upstream,
+    logging,
+    iptables,
+    workload_identity,
+};
 
 /// One accepted flag, as the single flag table defines it (for help and tests).
 struct FlagInfo {

@@ -138,6 +138,26 @@ struct HandlerSettings {
     Seconds not_ready_retry_after{1};      ///< Retry-After on 503 while starting
 };
 
+/// Workload identity (issue 12, module `workload`): pods labelled
+/// `azure.workload.identity/use: "true"` get Azure AD tokens from the federated exchange of
+/// their ServiceAccount's token.
+struct WorkloadSettings {
+    bool enabled = false;  ///< --workload-identity
+    /// --workload-identity-tenant-id (default $AZURE_TENANT_ID): the tenant of a
+    /// ServiceAccount without the `azure.workload.identity/tenant-id` annotation.
+    std::string tenant_id{};
+    /// --workload-identity-authority-host (default $AZURE_AUTHORITY_HOST, else Azure AD's
+    /// public cloud): https only, its host on the authority allowlist (issue 11).
+    std::string authority_host{"https://login.microsoftonline.com/"};
+    /// --workload-identity-token-source: "tokenrequest" (TokenRequest API, bound to the pod)
+    /// or "projected" (the token the kubelet projects into the pod).
+    std::string token_source{"tokenrequest"};
+    std::string kubelet_root_dir{"/var/lib/kubelet"};  ///< --kubelet-root-dir
+    /// Azure AD's budget, separate from IMDS's: calls at once and calls per second.
+    std::size_t max_concurrency = 10;  ///< --workload-identity-max-concurrency
+    double rate_per_second = 20.0;     ///< --workload-identity-rate-limit
+};
+
 /// iptables: `app` turns these into iptables::Settings.
 struct IptablesSettings {
     bool manage = true;           ///< --manage-iptables

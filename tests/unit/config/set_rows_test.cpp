@@ -247,6 +247,32 @@ std::vector<SetRow> set_rows() {
         {"crd-max-staleness",
          {"--crd-max-staleness=10m"},
          [](const Config& c) { EXPECT_EQ(c.crds.max_staleness, 600s); }},
+        // Issue 12: workload identity.
+        {"workload-identity",
+         {"--workload-identity"},
+         [](const Config& c) { EXPECT_TRUE(c.workload.enabled); }},
+        {"workload-identity-tenant-id",
+         {"--workload-identity-tenant-id=72f988bf-86f1-41af-91ab-2d7cd011db47"},
+         [](const Config& c) {
+             EXPECT_EQ(c.workload.tenant_id, "72f988bf-86f1-41af-91ab-2d7cd011db47");
+         }},
+        {"workload-identity-authority-host",
+         {"--workload-identity-authority-host=https://login.microsoftonline.us/"},
+         [](const Config& c) {
+             EXPECT_EQ(c.workload.authority_host, "https://login.microsoftonline.us/");
+         }},
+        {"workload-identity-token-source",
+         {"--workload-identity-token-source=projected"},
+         [](const Config& c) { EXPECT_EQ(c.workload.token_source, "projected"); }},
+        {"kubelet-root-dir",
+         {"--kubelet-root-dir=/var/lib/k0s/kubelet"},
+         [](const Config& c) { EXPECT_EQ(c.workload.kubelet_root_dir, "/var/lib/k0s/kubelet"); }},
+        {"workload-identity-max-concurrency",
+         {"--workload-identity-max-concurrency=3"},
+         [](const Config& c) { EXPECT_EQ(c.workload.max_concurrency, 3U); }},
+        {"workload-identity-rate-limit",
+         {"--workload-identity-rate-limit=2.5"},
+         [](const Config& c) { EXPECT_DOUBLE_EQ(c.workload.rate_per_second, 2.5); }},
     };
 }
 
@@ -271,6 +297,32 @@ TEST(ConfigParse, EveryEffectiveFlagHasASetRow) {
         }
         EXPECT_TRUE(covered.contains(std::string(flag.name))) << "no row for --" << flag.name;
     }
+}
+
+TEST(ConfigParse, WorkloadIdentityIsOffByDefaultAndTakesTheWebhookVariables) {
+    const Config defaults = parse_args({}).config;
+    EXPECT_FALSE(defaults.workload.enabled);
+    EXPECT_EQ(defaults.workload.tenant_id, "");
+    EXPECT_EQ(defaults.workload.authority_host, "https://login.microsoftonline.com/");
+    EXPECT_EQ(defaults.workload.token_source, "tokenrequest");
+    EXPECT_EQ(defaults.workload.kubelet_root_dir, "/var/lib/kubelet");
+
+    const test::Env env{{"AZURE_TENANT_ID", "tenant-a"},
+                        {"AZURE_AUTHORITY_HOST", "https://login.chinacloudapi.cn/"}};
+    const Config from_env = parse_args({}, env).config;
+    EXPECT_EQ(from_env.workload.tenant_id, "tenant-a");
+    EXPECT_EQ(from_env.workload.authority_host, "https://login.chinacloudapi.cn/");
+    // Flags win over the environment; an empty AZURE_AUTHORITY_HOST keeps the default.
+    const Config flags = parse_args({"--workload-identity-tenant-id=tenant-b"}, env).config;
+    EXPECT_EQ(flags.workload.tenant_id, "tenant-b");
+    EXPECT_EQ(parse_args({}, {{"AZURE_AUTHORITY_HOST", ""}}).config.workload.authority_host,
+              "https://login.microsoftonline.com/");
+}
+
+TEST(ConfigParse, WorkloadIdentityTokenSourceIsOneOfTwo) {
+    const ParseResult bad = parse_args({"--workload-identity-token-source=file"});
+    EXPECT_EQ(bad.action, Action::error);
+    EXPECT_NE(bad.error.find("tokenrequest, projected"), std::string::npos) << bad.error;
 }
 
 }  // namespace
