@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +20,18 @@ struct OwnerReference {
     friend bool operator==(const OwnerReference&, const OwnerReference&) = default;
 };
 
+/// One `spec.volumes[].projected.sources[].serviceAccountToken` of a pod: the ServiceAccount
+/// token the kubelet writes to `<kubelet root>/pods/<uid>/volumes/kubernetes.io~projected/
+/// <volume>/<path>` (workload identity's projected token source).
+struct TokenProjection {
+    std::string volume;    ///< the volume's name
+    std::string path;      ///< serviceAccountToken.path (relative, may contain '/')
+    std::string audience;  ///< "" when absent (the API server's own audiences)
+    std::int64_t expiration_seconds = 0;  ///< 0 when absent
+
+    friend bool operator==(const TokenProjection&, const TokenProjection&) = default;
+};
+
 /// What nmid knows about one pod on this node. Immutable once published.
 struct PodInfo {
     std::string namespace_name;
@@ -35,6 +48,7 @@ struct PodInfo {
     /// set (the container has exited). Init and ephemeral containers are not counted.
     std::size_t container_statuses = 0;
     std::size_t containers_terminated = 0;
+    std::vector<TokenProjection> token_projections;  ///< in spec order
 
     friend bool operator==(const PodInfo&, const PodInfo&) = default;
 };
