@@ -80,14 +80,15 @@ int status_for(Errc code, const HandlerSettings& settings, Endpoint endpoint) {
     return mapping_for(code, settings, endpoint).status;
 }
 
-http::HttpResponse error_response(Errc code, std::string_view description,
-                                  const HandlerSettings& settings, Endpoint endpoint,
-                                  std::chrono::seconds retry_after) {
-    const Mapping m = mapping_for(code, settings, endpoint);
+namespace {
+
+http::HttpResponse respond(Errc code, const Mapping& m, std::string_view error,
+                           std::string_view description, const HandlerSettings& settings,
+                           std::chrono::seconds retry_after) {
     http::HttpResponse response;
     response.status = m.status;
     response.content_type = "application/json; charset=utf-8";
-    response.body = error_json(m.error, description);
+    response.body = error_json(error, description);
     if (m.retryable) {
         std::chrono::seconds value = retry_after;
         if (value.count() <= 0) {
@@ -98,6 +99,22 @@ http::HttpResponse error_response(Errc code, std::string_view description,
         response.headers.emplace_back("Retry-After", std::to_string(value.count()));
     }
     return response;
+}
+
+}  // namespace
+
+http::HttpResponse error_response(Errc code, std::string_view description,
+                                  const HandlerSettings& settings, Endpoint endpoint,
+                                  std::chrono::seconds retry_after) {
+    const Mapping m = mapping_for(code, settings, endpoint);
+    return respond(code, m, m.error, description, settings, retry_after);
+}
+
+http::HttpResponse error_response_as(Errc code, std::string_view error,
+                                     std::string_view description, const HandlerSettings& settings,
+                                     std::chrono::seconds retry_after) {
+    return respond(code, mapping_for(code, settings, Endpoint::token), error, description, settings,
+                   retry_after);
 }
 
 }  // namespace nmid::handlers

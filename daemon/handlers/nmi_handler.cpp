@@ -170,6 +170,7 @@ void NmiHandler::record(const HttpRequest& request, std::string_view path,
                     .pod_namespace = ctx.pod_namespace,
                     .pod_name = ctx.pod_name,
                     .identity = ctx.identity,
+                    .source = ctx.source,
                     .cache = ctx.cache,
                     .error = ctx.error == Errc::ok ? std::string_view{} : to_string(ctx.error)});
 }

@@ -34,13 +34,22 @@ struct NmiHandler::Context {
     std::string_view pod_namespace;
     std::string_view pod_name;
     std::string_view identity;  ///< redacted client id, or "excepted"
+    std::string_view source;    ///< "workload-identity" for a workload identity pod
     std::string_view resource;
     TokenParams params;  ///< the token route's query parameters
     Errc error = Errc::ok;
     const boost::asio::ip::address* peer = nullptr;  ///< the request's source address
     PodInfoPtr pod;
     std::shared_ptr<const Prepared> prepared;
-    std::string decoded;  ///< query values that had to be decoded
+    std::shared_ptr<const WorkloadKey> workload_key;  ///< workload identity: the cache key
+    std::string decoded;                              ///< query values that had to be decoded
+};
+
+/// A workload identity's cache key (its identity half, hashed) and the client id as the
+/// audit line shows it: the same for every pod of one ServiceAccount snapshot entry.
+struct NmiHandler::WorkloadKey {
+    PreparedIdentity key;
+    std::string redacted;
 };
 
 /// A (pod, query) resolved under one CRD snapshot, with what answering it from the cache

@@ -144,6 +144,9 @@ std::optional<HttpResponse> NmiHandler::token_now(const HttpRequest& request,
     if (auto refused = take_pod(*found, request, ctx)) {
         return refused;
     }
+    if (workload_pod(ctx)) {
+        return workload_now(ctx);
+    }
     ctx.prepared = find_prepared(ctx.pod, token_query(ctx.params));
     if (!ctx.prepared || ctx.prepared->decision.kind == identity::DecisionKind::excepted) {
         return std::nullopt;
@@ -174,6 +177,9 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std:
     }
     if (auto refused = take_pod(*found, request, ctx)) {
         co_return std::move(*refused);
+    }
+    if (workload_pod(ctx)) {
+        co_return co_await workload_token(ctx);
     }
     // The decision and its cache key are remembered per snapshot: a repeated request resolves
     // nothing. `prepared->crds` keeps decision.identity alive.

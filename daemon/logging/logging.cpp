@@ -120,6 +120,7 @@ void build_text_tail(Buffer& out, const AuditRecord& r, std::string_view path) {
         }
     }
     detail::append_text_field(out, "identity", r.identity);
+    detail::append_text_field(out, "source", r.source);
     detail::append_text_field(out, "cache", r.cache);
     detail::append_text_field(out, "error", r.error);
 }
@@ -142,6 +143,7 @@ void build_json_tail(Buffer& out, const AuditRecord& r, std::string_view path) {
         out.push_back('"');
     }
     detail::append_json_field(out, "identity", r.identity);
+    detail::append_json_field(out, "source", r.source);
     detail::append_json_field(out, "cache", r.cache);
     detail::append_json_field(out, "error", r.error);
 }
@@ -190,14 +192,14 @@ public:
     }
 
 private:
-    static constexpr std::size_t kFields = 9;
+    static constexpr std::size_t kFields = 10;
     /// Longer fields (odd paths) are formatted every time rather than kept per thread.
     static constexpr std::size_t kMaxKeptBytes = 1024;
 
     static std::array<std::string_view, kFields> fields(const AuditRecord& r,
                                                         std::string_view path) {
         return {r.method,   path,       r.remote, r.route, r.pod_namespace,
-                r.pod_name, r.identity, r.cache,  r.error};
+                r.pod_name, r.identity, r.source, r.cache, r.error};
     }
 
     [[nodiscard]] bool same(const std::array<std::string_view, kFields>& now) const {

@@ -21,6 +21,13 @@ enum class Endpoint { token, host_token, other };
                                                 Endpoint endpoint = Endpoint::token,
                                                 std::chrono::seconds retry_after = {});
 
+/// error_response() with another `error` code in the body: an upstream's own (Azure AD's
+/// `invalid_request` with its AADSTS description) so the pod sees what Azure AD said.
+[[nodiscard]] http::HttpResponse error_response_as(Errc code, std::string_view error,
+                                                   std::string_view description,
+                                                   const HandlerSettings& settings,
+                                                   std::chrono::seconds retry_after = {});
+
 /// The HTTP status `error_response` uses for `code` (for tests and metrics).
 [[nodiscard]] int status_for(Errc code, const HandlerSettings& settings,
                              Endpoint endpoint = Endpoint::token);

@@ -12,6 +12,7 @@
 #include "nmid/identity/resolver.hpp"
 #include "nmid/model/pod.hpp"
 #include "nmid/token/token_cache.hpp"
+#include "nmid/workload/service_accounts.hpp"
 
 namespace nmid {
 class Clock;
@@ -28,6 +29,20 @@ class Metrics;
 
 namespace nmid::handlers {
 
+/// Workload identity (issue 12): what the token route needs for pods labelled
+/// azure.workload.identity/use=true. References must outlive the handler.
+struct WorkloadDependencies {
+    /// The ServiceAccount (namespace, name) in the current snapshot (the pointer shares the
+    /// snapshot's ownership), or nullptr. Thread-safe.
+    std::function<std::shared_ptr<const workload::ServiceAccountInfo>(std::string_view,
+                                                                      std::string_view)>
+        find_account;
+    TokenCache& cache;           ///< Azure AD's own cache and budget (WorkloadTokenSource)
+    std::string default_tenant;  ///< --workload-identity-tenant-id
+    std::string authority;       ///< --workload-identity-authority-host, ending in '/'
+    bool projected = false;      ///< --workload-identity-token-source=projected
+};
+
 /// What the pod-facing handler works with. References must outlive the handler.
 struct NmiDependencies {
     PodIndex& pods;
@@ -42,6 +57,8 @@ struct NmiDependencies {
     /// is read per request when off.
     Millis crd_max_staleness{0};
     std::function<Millis()> crd_age{};
+    /// --workload-identity: nullptr when off (labelled pods then get pod identity as before).
+    WorkloadDependencies* workload = nullptr;
 };
 
 /// The pod-facing listener's handler: NMI's routes (reference nmi-behaviour 3) with nmid's
@@ -55,8 +72,9 @@ public:
     /// decision and a cached token (or a refusal decided from them).
     std::optional<http::HttpResponse> handle_now(const http::HttpRequest& request) override;
 
-    struct Context;   ///< per-request facts for the audit line (nmi_handler_detail.hpp)
-    struct Prepared;  ///< a resolved (pod, query, CRD snapshot) and its cache key
+    struct Context;      ///< per-request facts for the audit line (nmi_handler_detail.hpp)
+    struct Prepared;     ///< a resolved (pod, query, CRD snapshot) and its cache key
+    struct WorkloadKey;  ///< a workload identity's cache key (workload_route.cpp)
 
 private:
     struct Resolved;
@@ -93,6 +111,13 @@ private:
     /// ctx.prepared's denial (or an identity nmid cannot serve), else std::nullopt.
     std::optional<http::HttpResponse> refusal(Context& ctx) const;
     http::HttpResponse token_answer(const CacheResult& result, Context& ctx) const;
+    // workload_route.cpp: pods labelled azure.workload.identity/use=true (issue 12).
+    [[nodiscard]] bool workload_pod(const Context& ctx) const;
+    /// The answer without waiting (a denial or a cached token), else nullopt with
+    /// ctx.workload_key set for workload_token().
+    std::optional<http::HttpResponse> workload_now(Context& ctx);
+    boost::asio::awaitable<http::HttpResponse> workload_token(Context& ctx);
+    http::HttpResponse workload_answer(const CacheResult& result, Context& ctx) const;
     std::optional<http::HttpResponse> token_now(const http::HttpRequest& request,
                                                 std::string_view query, Context& ctx);
     boost::asio::awaitable<http::HttpResponse> token(const http::HttpRequest& request,

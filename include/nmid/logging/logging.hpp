@@ -56,6 +56,8 @@ struct AuditRecord {
     std::string_view pod_namespace{};
     std::string_view pod_name{};
     std::string_view identity{};  ///< already redacted
+    /// Token routes: "workload-identity" for a workload identity pod (issue 12), else "".
+    std::string_view source{};
     std::string_view cache{};
     std::string_view error{};
 };
