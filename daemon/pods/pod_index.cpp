@@ -347,6 +347,10 @@ Result<PodInfoPtr> PodIndex::find(const asio::ip::address& ip) const {
     return core_->lookup(to_key(ip));
 }
 
+std::shared_ptr<const PodList> PodIndex::pods() const {
+    return core_->snapshot.load(std::memory_order_acquire)->list;
+}
+
 Result<PodInfoPtr> PodIndex::find_by_name(std::string_view namespace_name,
                                           std::string_view name) const {
     const auto snap = core_->snapshot.load(std::memory_order_acquire);

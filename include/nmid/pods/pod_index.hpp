@@ -125,6 +125,10 @@ public:
     /// cancellation of the awaiting coroutine; returns normally. Read failures are logged.
     boost::asio::awaitable<void> run();
 
+    /// The pod list of the current snapshot (every pod the source listed, indexed or not).
+    /// Thread-safe; the list is immutable.
+    [[nodiscard]] std::shared_ptr<const PodList> pods() const;
+
     /// True after the first successful read. Thread-safe.
     [[nodiscard]] bool ready() const noexcept;
     /// Thread-safe.
