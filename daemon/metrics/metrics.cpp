@@ -26,12 +26,14 @@
 #include "callback_collectable.hpp"
 #include "fast_histogram.hpp"
 #include "label_set.hpp"
+#include "series_labels.hpp"
 
 namespace nmid::metrics {
 namespace {
 
 using prometheus::Counter;
 using prometheus::Histogram;
+using namespace detail;  // series_labels.hpp
 
 constexpr std::string_view kTokenRoute = "token";
 constexpr std::string_view kHostTokenRoute = "host_token";
@@ -64,51 +66,6 @@ const Histogram::BucketBoundaries& nmi_imds_buckets() {
 
 double seconds(std::chrono::nanoseconds latency) {
     return std::chrono::duration<double>(latency).count();
-}
-
-// Status codes are labels as NMI writes them ("200"); the key is the code itself, 0 for
-// anything that is not an HTTP status.
-std::uint32_t status_key(int status) {
-    return status >= 100 && status <= 599 ? static_cast<std::uint32_t>(status) : 0U;
-}
-
-std::string status_label(std::uint32_t key) {
-    return key == 0 ? std::string{kOtherLabel} : std::to_string(key);
-}
-
-enum class UpstreamStatus : std::uint8_t { ok, throttled, client_error, server_error, error };
-constexpr std::array<std::string_view, 5> kUpstreamStatusLabels{"200", "429", "4xx", "5xx",
-                                                                "error"};
-
-UpstreamStatus classify_upstream(int status, bool ok) {
-    if (ok) {
-        return UpstreamStatus::ok;
-    }
-    if (status == 429) {
-        return UpstreamStatus::throttled;
-    }
-    if (status >= 400 && status <= 499) {
-        return UpstreamStatus::client_error;
-    }
-    if (status >= 500 && status <= 599) {
-        return UpstreamStatus::server_error;
-    }
-    return UpstreamStatus::error;
-}
-
-constexpr std::array<std::string_view, 3> kSourceLabels{"imds", "aad", kOtherLabel};
-constexpr std::array<std::string_view, 4> kNmiOperationLabels{
-    "adal_token_msi", "adal_token_msi_userassignedid", "adal_token", kOtherLabel};
-constexpr std::array<std::string_view, 2> kTriggerLabels{"request", "refresh"};
-
-template <std::size_t N>
-std::size_t index_in(const std::array<std::string_view, N>& labels, std::string_view value) {
-    for (std::size_t i = 0; i + 1 < N; ++i) {
-        if (labels[i] == value) {
-            return i;
-        }
-    }
-    return N - 1;
 }
 
 // Tells the Metrics objects apart in the per-thread memo below (addresses can be reused).
