@@ -43,7 +43,9 @@ inline UpstreamStatus classify_upstream(int status, bool ok) {
     return UpstreamStatus::error;
 }
 
-constexpr std::array<std::string_view, 3> kSourceLabels{"imds", "aad", kOtherLabel};
+/// "aad-federated": workload identity's exchange at Azure AD (issue 12).
+constexpr std::array<std::string_view, 4> kSourceLabels{"imds", "aad", "aad-federated",
+                                                        kOtherLabel};
 constexpr std::array<std::string_view, 4> kNmiOperationLabels{
     "adal_token_msi", "adal_token_msi_userassignedid", "adal_token", kOtherLabel};
 constexpr std::array<std::string_view, 2> kTriggerLabels{"request", "refresh"};

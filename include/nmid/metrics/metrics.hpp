@@ -52,10 +52,10 @@ public:
 
     /// One upstream token attempt (IMDS or AAD), foreground or background refresh.
     ///
-    /// Records `nmid_upstream_requests_total{source,status,trigger}` where source is "imds" or
-    /// "aad" (anything else: "other"), status is "200" (ok), "429", "4xx", "5xx" or "error"
-    /// (no HTTP status, or a failed attempt whose status was 2xx, e.g. an unparsable body) and
-    /// trigger is "request" or "refresh" (`background`), and
+    /// Records `nmid_upstream_requests_total{source,status,trigger}` where source is "imds",
+    /// "aad" or "aad-federated" (workload identity; anything else: "other"), status is "200" (ok),
+    /// "429", "4xx", "5xx" or "error" (no HTTP status, or a failed attempt whose status was 2xx,
+    /// e.g. an unparsable body) and trigger is "request" or "refresh" (`background`), and
     /// `nmid_upstream_request_duration_seconds{source}` (buckets 50e-6 … 10 s). NMI-compatible:
     /// on success `aadpodidentity_imds_operations_duration_seconds{operation_type}` (buckets
     /// 0.01 … 10 s), on failure `aadpodidentity_imds_operations_errors_count{operation_type}`;
