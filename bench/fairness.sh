@@ -12,30 +12,11 @@
 # Usage: bench/fairness.sh [UPSTREAM_MS=100] [EXTRA NMID FLAGS...]. Needs a build in build/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin=${NMID_BIN:-$root/build/bin}
 upstream_ms=${1:-100}
 shift || true
-work=$(mktemp -d /tmp/nmid-fair-XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-# wait_port LOGFILE MARKER: prints the port of "MARKER host:port" once it appears in LOGFILE.
-wait_port() {
-    for _ in $(seq 200); do
-        if line=$(grep -m1 "$2" "$1" 2>/dev/null); then
-            sed -E "s/.*$2 [^ ]*:([0-9]+).*/\1/" <<<"$line"
-            return 0
-        fi
-        sleep 0.05
-    done
-    echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; return 1
-}
+bench_name=fair
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 
 attacker_id=00000000-0000-0000-0000-0000000000a1
 victim_id=00000000-0000-0000-0000-0000000000b2
@@ -75,16 +56,9 @@ start_nmid() {
         >"$work/nmid.log" 2>&1 &
     nmid_pid=$!
     pids+=($nmid_pid)
-    nmid_port=$(wait_port "$work/nmid.log" "listening on")
-    probe_port=$(grep -m1 "listening on" "$work/nmid.log" | sed -E 's/.*probe port ([0-9]+).*/\1/')
-    for _ in $(seq 200); do
-        curl -fsS "http://127.0.0.1:$probe_port/readyz" >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    echo "nmid not ready" >&2; cat "$work/nmid.log" >&2; return 1
+    wait_nmid "$work/nmid.log"
 }
 stop_nmid() { kill -TERM "$nmid_pid" 2>/dev/null || true; wait "$nmid_pid" 2>/dev/null || true; }
-rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
 echo "== 1. victim's first token while another pod has 400 distinct-resource requests outstanding"

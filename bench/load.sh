@@ -14,36 +14,17 @@
 # best round of each (other load on the machine only slows rounds down), printing every round.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin=${NMID_BIN:-$root/build/bin}
 duration=${1:-10}
 rounds=${2:-3}
 # The server under test and wrk each get a core of their own (when there are two), so that
 # neither waits behind the other in the run queue; nmid and nginx are pinned the same way.
 if [ "$(nproc)" -ge 2 ]; then server_pin=(taskset -c 1); wrk_pin=(taskset -c 0); else server_pin=(); wrk_pin=(); fi
-work=$(mktemp -d /tmp/nmid-bench-XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+bench_name=bench
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 
 client_id=00000000-0000-0000-0000-0000000000a1
 resource_id=/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/kv-reader
-
-# wait_port LOGFILE MARKER: prints the port of "MARKER host:port" once it appears in LOGFILE.
-wait_port() {
-    for _ in $(seq 200); do
-        if line=$(grep -m1 "$2" "$1" 2>/dev/null); then
-            sed -E "s/.*$2 [^ ]*:([0-9]+).*/\1/" <<<"$line"
-            return 0
-        fi
-        sleep 0.05
-    done
-    echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; return 1
-}
 
 start_emulator() {
     "$bin/imds-emulator" --listen 127.0.0.1:0 --identity "$client_id:$resource_id" \
@@ -63,16 +44,9 @@ start_nmid() {
         --io-threads=1 --pods-file="$pods" --crds-file="$crds" "$@" >"$work/$name.log" 2>&1 &
     nmid_pid=$!
     pids+=($nmid_pid)
-    nmid_port=$(wait_port "$work/$name.log" "listening on")
-    probe_port=$(grep -m1 "listening on" "$work/$name.log" | sed -E 's/.*probe port ([0-9]+).*/\1/')
-    for _ in $(seq 200); do
-        curl -fsS "http://127.0.0.1:$probe_port/readyz" >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    echo "nmid not ready" >&2; cat "$work/$name.log" >&2; return 1
+    wait_nmid "$work/$name.log"
 }
 
-stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 # Fixtures: the standalone example plus a pod at 127.0.0.1 (wrk cannot choose its source
 # address), and the large RSS fixture.
