@@ -19,7 +19,8 @@ bool wanted(Ctx ctx, std::string_view key) {
                    key == "deletionTimestamp" || key == "ownerReferences" ||
                    key == "resourceVersion";
         case Ctx::spec:
-            return key == "serviceAccountName" || key == "serviceAccount" || key == "hostNetwork";
+            return key == "serviceAccountName" || key == "serviceAccount" || key == "hostNetwork" ||
+                   key == "volumes";
         case Ctx::status:
             return key == "phase" || key == "podIP" || key == "podIPs" ||
                    key == "containerStatuses";

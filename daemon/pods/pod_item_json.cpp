@@ -72,6 +72,9 @@ Result<void> Walker::parse_item(const Json& item, PodInfo& pod, bool& is_pod) {
             }
             pod.host_network = host->get<bool>();
         }
+        if (const Json* volumes = field(*spec, "volumes")) {
+            parse_token_projections(*volumes, pod);
+        }
     }
     if (const Json* status = field(item, "status")) {
         if (!status->is_object()) {
@@ -116,6 +119,64 @@ Result<void> Walker::parse_owners(const Json& owners, PodInfo& pod) {
         pod.owners.push_back(std::move(ref));
     }
     return {};
+}
+
+namespace {
+
+// Bounds on what one pod's spec contributes (its volumes are written by tenants).
+constexpr std::size_t kMaxTokenProjections = 16;
+constexpr std::size_t kMaxVolumeName = 253;
+constexpr std::size_t kMaxProjectionPath = 4096;
+constexpr std::size_t kMaxAudience = 1024;
+
+}  // namespace
+
+// A string field of at most `limit` bytes, else "" (absent, another type or too long).
+std::string Walker::bounded_string(const Json& obj, std::string_view key, std::size_t limit) {
+    const Json* value = field(obj, key);
+    if (value == nullptr || !value->is_string() ||
+        value->get_ref<const std::string&>().size() > limit) {
+        return {};
+    }
+    return value->get<std::string>();
+}
+
+// Only what workload identity's projected token source reads. A volume of another shape is
+// skipped, not an error: the pod is still served by pod identity, and the projected source
+// then answers "no token volume" for it.
+void Walker::parse_token_projections(const Json& volumes, PodInfo& pod) {
+    if (!volumes.is_array()) {
+        return;
+    }
+    for (const Json& volume : volumes) {
+        const Json* projected = volume.is_object() ? field(volume, "projected") : nullptr;
+        const Json* sources =
+            projected != nullptr && projected->is_object() ? field(*projected, "sources") : nullptr;
+        if (sources == nullptr || !sources->is_array()) {
+            continue;
+        }
+        const std::string name = bounded_string(volume, "name", kMaxVolumeName);
+        for (const Json& source : *sources) {
+            const Json* token = source.is_object() ? field(source, "serviceAccountToken") : nullptr;
+            if (token == nullptr || !token->is_object() || name.empty()) {
+                continue;
+            }
+            if (pod.token_projections.size() == kMaxTokenProjections) {
+                return;
+            }
+            TokenProjection projection;
+            projection.volume = name;
+            projection.path = bounded_string(*token, "path", kMaxProjectionPath);
+            projection.audience = bounded_string(*token, "audience", kMaxAudience);
+            if (const Json* seconds = field(*token, "expirationSeconds");
+                seconds != nullptr && seconds->is_number_integer()) {
+                projection.expiration_seconds = seconds->get<std::int64_t>();
+            }
+            if (!projection.path.empty()) {
+                pod.token_projections.push_back(std::move(projection));
+            }
+        }
+    }
 }
 
 Result<void> Walker::parse_container_statuses(const Json& statuses, PodInfo& pod) {

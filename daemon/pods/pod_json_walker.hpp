@@ -36,6 +36,9 @@ private:
     Result<void> parse_item(const Json& item, PodInfo& pod, bool& is_pod);
     Result<void> parse_owners(const Json& owners, PodInfo& pod);
     Result<void> parse_pod_ips(const Json& ips, PodInfo& pod);
+    /// spec.volumes[].projected.sources[].serviceAccountToken into pod.token_projections.
+    static void parse_token_projections(const Json& volumes, PodInfo& pod);
+    static std::string bounded_string(const Json& obj, std::string_view key, std::size_t limit);
     Result<void> parse_container_statuses(const Json& statuses, PodInfo& pod);
 
     std::string* detail_;
