@@ -259,6 +259,10 @@ std::string string_member(const Json& object, const char* name) {
 
 }  // namespace
 
+std::optional<std::int64_t> rfc3339_to_unix(std::string_view text) {
+    return parse_rfc3339(text);
+}
+
 Result<Token> parse_token_response(std::string_view body, std::int64_t now_unix) {
     const Json doc = Json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (doc.is_discarded() || !doc.is_object()) {

@@ -6,27 +6,6 @@
 
 namespace nmid::cloud::detail {
 
-namespace {
-
-// Error bodies travel back to pods (NMI answers 403 with them) and sit in the negative
-// cache; IMDS's and AAD's are a few hundred bytes, so a cap only guards against a
-// misbehaving upstream.
-constexpr std::size_t kMaxErrorBody = 4096;
-
-}  // namespace
-
-FetchError fetch_error(Errc code, int status, std::string body, std::chrono::seconds retry_after) {
-    FetchError e;
-    e.code = code;
-    e.upstream_status = status;
-    if (body.size() > kMaxErrorBody) {
-        body.resize(kMaxErrorBody);
-    }
-    e.upstream_body = std::move(body);
-    e.retry_after = retry_after;
-    return e;
-}
-
 FetchError transport_error(const boost::system::error_code& error, std::string why) {
     if (error == Errc::timeout) {
         return fetch_error(Errc::timeout);

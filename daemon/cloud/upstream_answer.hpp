@@ -12,9 +12,7 @@
 
 namespace nmid::cloud::detail {
 
-/// A FetchError; `body` is cut to 4 KiB.
-[[nodiscard]] FetchError fetch_error(Errc code, int status = 0, std::string body = {},
-                                     std::chrono::seconds retry_after = std::chrono::seconds{0});
+using nmid::fetch_error;
 
 /// The FetchError for an HttpClient failure: Errc::timeout and Errc::cancelled as they are,
 /// anything else (connect, TLS, transport, an answer that is not HTTP) upstream_unavailable

@@ -65,7 +65,25 @@ public:
         : http_{std::move(http)}, requests_{std::move(requests)}, max_line_{max_line} {}
 
     asio::awaitable<Result<Response>> get(std::string target, SteadyTime deadline) override {
-        auto req = requests_.make(target);
+        const Result<net::ClientRequest> req = requests_.make(target);
+        co_return co_await send(req, deadline);
+    }
+
+    asio::awaitable<Result<Response>> post(std::string target, std::string body,
+                                           SteadyTime deadline) override {
+        Result<net::ClientRequest> req = requests_.make(target);
+        if (req) {
+            req->method = "POST";
+            req->headers.emplace_back("Content-Type", "application/json");
+            req->body = std::move(body);
+        }
+        co_return co_await send(req, deadline);
+    }
+
+private:
+    // `req` is the caller's, alive until this completes (the caller awaits at once).
+    asio::awaitable<Result<Response>> send(const Result<net::ClientRequest>& req,
+                                           SteadyTime deadline) {
         if (!req) {
             co_return req.error();
         }
@@ -77,6 +95,7 @@ public:
         co_return to_response(std::move(*res));
     }
 
+public:
     asio::awaitable<Result<WatchResult>> watch(std::string target, SteadyTime deadline,
                                                LineHandler on_line) override {
         auto req = requests_.make(target);

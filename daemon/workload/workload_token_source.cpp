@@ -4,16 +4,6 @@
 #include <utility>
 
 namespace nmid::workload {
-namespace {
-
-FetchError refusal(Errc code, std::string text) {
-    FetchError e;
-    e.code = code;
-    e.upstream_body = std::move(text);
-    return e;
-}
-
-}  // namespace
 
 TokenIdentity workload_identity(std::string_view namespace_name, std::string_view service_account,
                                 std::string_view client_id, std::string_view tenant_id,
@@ -40,14 +30,15 @@ boost::asio::awaitable<FetchResult> WorkloadTokenSource::fetch(const TokenReques
     const TokenIdentity& id = request.identity;
     const std::string account = id.identity_namespace + "/" + id.identity_name;
     if (id.type != kWorkloadIdentityType) {
-        co_return refusal(Errc::identity_unsupported, "not a workload identity key");
+        co_return fetch_error(Errc::identity_unsupported, 0, "not a workload identity key");
     }
     const std::vector<PodInfoPtr> pods = pods_of_(id.identity_namespace, id.identity_name);
     if (pods.empty()) {
-        co_return refusal(Errc::upstream_refused,
-                          "no running pod of ServiceAccount " + account +
-                              " labelled azure.workload.identity/use=true is on this node to get "
-                              "a ServiceAccount token for");
+        co_return fetch_error(
+            Errc::upstream_refused, 0,
+            "no running pod of ServiceAccount " + account +
+                " labelled azure.workload.identity/use=true is on this node to get "
+                "a ServiceAccount token for");
     }
     FetchError last;
     std::size_t tried = 0;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -28,5 +29,9 @@ struct OAuthError {
 
 /// Fields of an error body; empty strings when absent or unparsable. Pure, never throws.
 [[nodiscard]] OAuthError parse_oauth_error(std::string_view body);
+
+/// Unix seconds of an RFC 3339 time (`2026-11-23T10:00:00Z`, fractions and offsets allowed),
+/// as Kubernetes writes `status.expirationTimestamp`; nullopt when malformed. Pure.
+[[nodiscard]] std::optional<std::int64_t> rfc3339_to_unix(std::string_view text);
 
 }  // namespace nmid::cloud

@@ -16,8 +16,8 @@ namespace nmid::kube {
 
 /// One complete (non-streaming) response from the API server or the kubelet.
 struct Response {
-    int status = 0;       ///< HTTP status; any status is a value, not an error
-    std::string body{};   ///< de-chunked
+    int status = 0;             ///< HTTP status; any status is a value, not an error
+    std::string body{};         ///< de-chunked
     std::string retry_after{};  ///< raw `Retry-After` header, "" when absent
 };
 
@@ -52,6 +52,12 @@ public:
     /// Errc::timeout, Errc::cancelled, Errc::parse_error (malformed or oversized response).
     virtual boost::asio::awaitable<Result<Response>> get(std::string target,
                                                          SteadyTime deadline) = 0;
+
+    /// POST `body` (`application/json`) to `target`, finished by `deadline` (TokenRequest:
+    /// `/api/v1/namespaces/<ns>/serviceaccounts/<name>/token`). Never retried here. Errors as
+    /// get().
+    virtual boost::asio::awaitable<Result<Response>> post(std::string target, std::string body,
+                                                          SteadyTime deadline) = 0;
 
     /// GET `target` as a watch (`watch=1` in the query): calls `on_line` for each line of the
     /// chunked body as it arrives, until the server ends the stream, `on_line` returns false,

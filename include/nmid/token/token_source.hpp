@@ -21,6 +21,11 @@ struct FetchError {
     std::string upstream_body{};          ///< upstream error body (never holds a token)
 };
 
+/// A FetchError; `body` is cut to 4 KiB (error bodies travel back to pods and sit in the
+/// negative cache: the cap only guards against a misbehaving upstream).
+[[nodiscard]] FetchError fetch_error(Errc code, int status = 0, std::string body = {},
+                                     std::chrono::seconds retry_after = std::chrono::seconds{0});
+
 /// boost::system::result needs this to turn a FetchError into an exception on `.value()`.
 [[noreturn]] void throw_exception_from_error(const FetchError& e,
                                              const boost::source_location& loc);

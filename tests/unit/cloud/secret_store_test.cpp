@@ -19,6 +19,7 @@
 #include "nmid/kube/client.hpp"
 #include "support/fake_http_server.hpp"
 #include "support/manual_clock.hpp"
+#include "support/read_only_api_client.hpp"
 
 namespace nmid::cloud {
 namespace {
@@ -34,7 +35,7 @@ constexpr const char* kSecretBody =
 
 /// In-test API server: answers get() from a per-target script (default 404), optionally holding
 /// every answer until release().
-class FakeApiServer final : public kube::ApiServerClient {
+class FakeApiServer final : public test::ReadOnlyApiServerClient {
 public:
     asio::awaitable<Result<kube::Response>> get(std::string target, SteadyTime deadline) override {
         targets.push_back(target);

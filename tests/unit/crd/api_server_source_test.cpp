@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "support/manual_clock.hpp"
+#include "support/read_only_api_client.hpp"
 
 namespace nmid {
 namespace {
@@ -153,7 +154,7 @@ struct Call {
     asio::steady_timer wake;
 };
 
-class ScriptedClient final : public kube::ApiServerClient {
+class ScriptedClient final : public test::ReadOnlyApiServerClient {
 public:
     asio::awaitable<Result<kube::Response>> get(std::string target, SteadyTime deadline) override {
         auto call = add(std::move(target), false, deadline, co_await asio::this_coro::executor);

@@ -21,6 +21,7 @@
 
 #include "nmid/kube/client.hpp"
 #include "support/manual_clock.hpp"
+#include "support/read_only_api_client.hpp"
 
 namespace nmid::pods_test {
 
@@ -185,7 +186,7 @@ private:
 /// none is queued). A watch opens as the next queued opening says (an error or a non-200
 /// status), or else with 200 and stays open: lines are delivered as the test sends them, and
 /// the stream ends when the test ends it.
-class FakeApiServer final : public kube::ApiServerClient {
+class FakeApiServer final : public test::ReadOnlyApiServerClient {
 public:
     void push_get(Result<kube::Response> r) {
         gets_.push_back(std::move(r));
