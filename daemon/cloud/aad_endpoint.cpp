@@ -9,6 +9,7 @@ namespace nmid::cloud {
 namespace {
 
 constexpr std::string_view kTokenSuffix = "/oauth2/token?api-version=1.0";
+constexpr std::string_view kV2TokenSuffix = "/oauth2/v2.0/token";
 
 constexpr bool is_alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -43,7 +44,8 @@ std::string AadEndpoint::origin() const {
     return (https ? "https://" : "http://") + authority;
 }
 
-Result<AadEndpoint> parse_aad_endpoint(std::string_view ad_endpoint, std::string_view tenant_id) {
+Result<AadEndpoint> parse_aad_endpoint(std::string_view ad_endpoint, std::string_view tenant_id,
+                                       AadTokenApi api) {
     if (ad_endpoint.empty()) {
         ad_endpoint = kDefaultAdEndpoint;
     }
@@ -68,7 +70,7 @@ Result<AadEndpoint> parse_aad_endpoint(std::string_view ad_endpoint, std::string
     }
     out.token_target = std::string{path.substr(0, path.rfind('/') + 1)};
     out.token_target += tenant_id;
-    out.token_target += kTokenSuffix;
+    out.token_target += api == AadTokenApi::v2 ? kV2TokenSuffix : kTokenSuffix;
     out.token_url = out.origin() + out.token_target;
     return out;
 }

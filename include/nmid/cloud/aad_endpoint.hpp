@@ -28,13 +28,19 @@ struct AadEndpoint {
     friend bool operator==(const AadEndpoint&, const AadEndpoint&) = default;
 };
 
-/// Resolves `<tenant>/oauth2/token?api-version=1.0` against `ad_endpoint` as adal does (a
-/// relative reference: the authority's path up to its last `/` is kept, so a path needs a
-/// trailing `/`). An empty `ad_endpoint` is kDefaultAdEndpoint. Query and fragment of the
-/// authority are dropped. Only `https` and `http` schemes; no user info; the tenant must be a
-/// GUID or a domain name (letters, digits, `.`, `-`, `_`).
-/// Errors: Errc::invalid_config. Pure, never throws.
+/// Which Azure AD token endpoint: v1 (`oauth2/token?api-version=1.0`, `resource`; what adal and
+/// NMI use for service principals) or v2 (`oauth2/v2.0/token`, `scope`; workload identity's
+/// federated exchange).
+enum class AadTokenApi { v1, v2 };
+
+/// Resolves `<tenant>/oauth2/token?api-version=1.0` (v2: `<tenant>/oauth2/v2.0/token`) against
+/// `ad_endpoint` as adal does (a relative reference: the authority's path up to its last `/` is
+/// kept, so a path needs a trailing `/`). An empty `ad_endpoint` is kDefaultAdEndpoint. Query and
+/// fragment of the authority are dropped. Only `https` and `http` schemes; no user info; the tenant
+/// must be a GUID or a domain name (letters, digits, `.`, `-`, `_`). Errors: Errc::invalid_config.
+/// Pure, never throws.
 [[nodiscard]] Result<AadEndpoint> parse_aad_endpoint(std::string_view ad_endpoint,
-                                                     std::string_view tenant_id);
+                                                     std::string_view tenant_id,
+                                                     AadTokenApi api = AadTokenApi::v1);
 
 }  // namespace nmid::cloud
