@@ -27,20 +27,6 @@ using Json = nlohmann::json;
     throw std::runtime_error(std::string("test certificate: ") + what);
 }
 
-std::map<std::string, std::string> parse_form(std::string_view body) {
-    std::map<std::string, std::string> form;
-    while (!body.empty()) {
-        const auto amp = body.find('&');
-        const std::string_view pair = body.substr(0, amp);
-        const auto eq = pair.find('=');
-        form.emplace(percent_decode(pair.substr(0, eq), true),
-                     eq == std::string_view::npos ? std::string{}
-                                                  : percent_decode(pair.substr(eq + 1), true));
-        body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
-    }
-    return form;
-}
-
 std::string sha1(std::string_view bytes) {
     std::array<unsigned char, SHA_DIGEST_LENGTH> d{};
     SHA1(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), d.data());
@@ -97,6 +83,20 @@ Json error_body(std::string_view error, int code, std::string_view description) 
 }
 
 }  // namespace
+
+std::map<std::string, std::string> parse_form(std::string_view body) {
+    std::map<std::string, std::string> form;
+    while (!body.empty()) {
+        const auto amp = body.find('&');
+        const std::string_view pair = body.substr(0, amp);
+        const auto eq = pair.find('=');
+        form.emplace(percent_decode(pair.substr(0, eq), true),
+                     eq == std::string_view::npos ? std::string{}
+                                                  : percent_decode(pair.substr(eq + 1), true));
+        body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
+    }
+    return form;
+}
 
 // ---- TestCertificate --------------------------------------------------------------------------
 

@@ -45,6 +45,10 @@ private:
     std::string der_;
 };
 
+/// The fields of an `application/x-www-form-urlencoded` body, percent-decoded ('+' is a space);
+/// a repeated key keeps its first value.
+[[nodiscard]] std::map<std::string, std::string> parse_form(std::string_view body);
+
 /// One token request as the fake AAD saw it.
 struct AadCall {
     std::string target{};  ///< as received
