@@ -18,7 +18,7 @@ namespace asio = boost::asio;
 // Hands out "sa-token-<pod name>" or the scripted failure of a pod.
 class ScriptedTokens final : public ServiceAccountTokenProvider {
 public:
-    asio::awaitable<SaTokenResult> token(const PodInfoPtr& pod, SteadyTime /*deadline*/) override {
+    asio::awaitable<SaTokenResult> token(PodInfoPtr pod, SteadyTime /*deadline*/) override {
         asked.push_back(pod->name);
         if (const auto it = failures.find(pod->name); it != failures.end()) {
             co_return it->second;
