@@ -67,6 +67,7 @@ Daemon::Impl::Impl(config::Config c)
             }),
       pod_source(make_pod_source()),
       pods(component_executor(ioc, config.io_threads), *pod_source, clock, pod_settings(config)),
+      workload(make_workload()),
       crd_source(make_crd_source()),
       handler(handlers::NmiDependencies{.pods = pods,
                                         .crds = crd_store,
@@ -76,7 +77,8 @@ Daemon::Impl::Impl(config::Config c)
                                         .clock = clock,
                                         .ready = [this] { return ready(); },
                                         .crd_max_staleness = config.crds.max_staleness,
-                                        .crd_age = [this] { return crd_source->snapshot_age(); }},
+                                        .crd_age = [this] { return crd_source->snapshot_age(); },
+                                        .workload = workload ? &workload->deps : nullptr},
               config.handlers, config.identity, config.upstream),
       server(ioc.get_executor(), handler, server_settings(config)),
       admin_handler(metrics, [this] { return readiness(); }),
@@ -108,6 +110,19 @@ TokenSource& Daemon::Impl::make_upstream() {
     }
     composite_source = std::make_unique<cloud::CompositeTokenSource>(imds_source, *aad_source);
     return *composite_source;
+}
+
+std::unique_ptr<WorkloadParts> Daemon::Impl::make_workload() {
+    if (!config.workload.enabled) {
+        return nullptr;
+    }
+    if (!kube.api) {
+        throw StartupError(
+            "--workload-identity needs the API server (ServiceAccounts, TokenRequest): give "
+            "--kubeconfig or run in a cluster");
+    }
+    return std::make_unique<WorkloadParts>(config, component_executor(ioc, config.io_threads),
+                                           *kube.api, clock, pods, metrics, user_agent());
 }
 
 std::unique_ptr<PodSource> Daemon::Impl::make_pod_source() {
@@ -177,6 +192,9 @@ asio::awaitable<void> Daemon::Impl::shutdown(std::string reason) {
     server.stop();
     co_await server.drain(clock.steady_now() + config.shutdown_grace);
     cache.stop();
+    if (workload) {
+        workload->cache.stop();
+    }
     for (auto& s : task_signals) {
         s.emit(asio::cancellation_type::terminal);
     }
@@ -279,6 +297,11 @@ int Daemon::run() {
     d.spawn("crds",
             d.crd_source->run([&d](CrdSnapshotPtr s) { d.crd_store.publish(std::move(s)); }));
     d.spawn("token-cache", d.cache.run());
+    if (d.workload) {
+        d.spawn("serviceaccount-watch", d.workload->run_accounts());
+        d.spawn("workload-identity-pods", d.workload->forget_departed_pods());
+        d.spawn("workload-identity-cache", d.workload->cache.run());
+    }
     d.spawn("listener", d.server.run());
     for (auto& admin : d.admin_servers) {
         d.spawn("admin", admin->run());

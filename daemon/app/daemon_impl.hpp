@@ -39,6 +39,7 @@
 #include "nmid/pods/kubelet_pod_source.hpp"
 #include "nmid/pods/pod_index.hpp"
 #include "nmid/token/token_cache.hpp"
+#include "workload_parts.hpp"
 
 namespace nmid::app {
 
@@ -63,9 +64,13 @@ struct Daemon::Impl {
     /// principals when an API server is configured.
     TokenSource& make_upstream();
     std::unique_ptr<PodSource> make_pod_source();
+    /// --workload-identity: its parts (they need the API server); null when off.
+    std::unique_ptr<WorkloadParts> make_workload();
     std::unique_ptr<CrdSource> make_crd_source();
 
-    bool ready() const { return pods.ready() && crd_store.ready(); }
+    bool ready() const {
+        return pods.ready() && crd_store.ready() && (!workload || workload->accounts.synced());
+    }
 
     // readiness.cpp
     [[nodiscard]] std::string pod_source_name() const;
@@ -121,6 +126,7 @@ struct Daemon::Impl {
     ApiServerPodSource* api_pod_source = nullptr;
     std::unique_ptr<PodSource> pod_source;
     PodIndex pods;
+    std::unique_ptr<WorkloadParts> workload;
     ApiServerCrdSource* api_crd_source = nullptr;
     std::unique_ptr<CrdSource> crd_source;
     CrdStore crd_store{identity_policy(config.crds)};

@@ -3,6 +3,9 @@
 namespace nmid::app {
 
 void Daemon::Impl::register_metrics() {
+    if (workload) {
+        workload->register_metrics(metrics);
+    }
     metrics.add_gauge("nmid_ready", "1 when pods and CRDs are loaded and the listener accepts",
                       [this] { return ready() && listening ? 1.0 : 0.0; });
     metrics.add_gauge("nmid_assignment_waiters",

@@ -52,7 +52,7 @@ std::string Daemon::Impl::crd_detail() const {
 
 std::vector<handlers::ReadinessCheck> Daemon::Impl::readiness() const {
     const auto pod_stats = pods.stats();
-    return {
+    std::vector<handlers::ReadinessCheck> checks{
         {"pods", pods.ready(),
          pods.ready() ? std::to_string(pod_stats.pods) + " pods"
                       : "no successful read of " + pod_source_name() + " yet"},
@@ -61,6 +61,10 @@ std::vector<handlers::ReadinessCheck> Daemon::Impl::readiness() const {
         {"listener", listening, listening ? std::string{} : "not accepting"},
         iptables_readiness(),
     };
+    if (workload) {
+        checks.push_back(workload->readiness());
+    }
+    return checks;
 }
 
 handlers::ReadinessCheck iptables_readiness(const std::optional<iptables::ReconcilerStats>& stats,

@@ -159,6 +159,10 @@ std::optional<Rejection> check_service_principal(const AzureIdentity& id,
 
 }  // namespace
 
+std::optional<Rejection> check_authority(std::string_view url, const IdentityPolicy& policy) {
+    return check_ad_endpoint(url, policy);
+}
+
 std::string_view to_string(RejectReason reason) noexcept {
     switch (reason) {
         case RejectReason::no_client_or_resource_id:

@@ -100,6 +100,12 @@ struct IdentityPolicy {
 [[nodiscard]] std::optional<Rejection> validate(const AzureIdentity& identity,
                                                 const IdentityPolicy& policy);
 
+/// The adEndpoint rule of validate() alone, for any Azure AD authority nmid is given (workload
+/// identity's --workload-identity-authority-host): https, host[:port] as the HTTP client reads
+/// it, a built-in authority or one of `extra_authorities`. Pure.
+[[nodiscard]] std::optional<Rejection> check_authority(std::string_view url,
+                                                       const IdentityPolicy& policy);
+
 /// An object left out of a published snapshot, and why.
 struct RejectedIdentity {
     /// "AzureIdentity", or "AzureAssignedIdentity" when the identity embedded in an
