@@ -180,12 +180,16 @@ def schema_at(crd, dotted):
 # --- nmid's flags ---------------------------------------------------------------------------
 
 def nmid_flag_names():
-    """Every flag name in daemon/config/flag_table.cpp (`.name = "..."`)."""
-    path = os.path.join(ROOT, "daemon", "config", "flag_table.cpp")
-    with open(path, encoding="utf-8") as f:
-        names = set(re.findall(r'Flag\{\s*\.name\s*=\s*"([^"]+)"', f.read()))
+    """Every flag name in the flag table's parts, daemon/config/flag_table_*.cpp
+    (`.name = "..."`)."""
+    names = set()
+    directory = os.path.join(ROOT, "daemon", "config")
+    for part in sorted(os.listdir(directory)):
+        if part.startswith("flag_table_") and part.endswith(".cpp"):
+            with open(os.path.join(directory, part), encoding="utf-8") as f:
+                names |= set(re.findall(r'Flag\{\s*\.name\s*=\s*"([^"]+)"', f.read()))
     if len(names) < 20:
-        raise AssertionError(f"read only {len(names)} flag names from {path}: format changed?")
+        raise AssertionError(f"read only {len(names)} flag names from {directory}: format changed?")
     return names
 
 

@@ -61,7 +61,9 @@ protected:
                                               "a.b.c", SteadyTime::max()),
                            asio::use_future);
         ioc_.restart();
-        ioc_.run_for(std::chrono::seconds{10});
+        EXPECT_TRUE(test::run_until(ioc_, [&] {
+            return f.wait_for(std::chrono::seconds{0}) == std::future_status::ready;
+        }));
         return f.get();
     }
 
