@@ -108,8 +108,9 @@ class Manifests(unittest.TestCase):
             for rule in obj.get("rules", []):
                 self.assertNotIn("nodes/proxy", rule.get("resources", []), path)
         paths = d.optional_files()
-        self.assertEqual([os.path.basename(p) for p in paths], ["nodes-proxy-rbac.yaml"])
-        objects = d.all_objects(paths)
+        self.assertEqual(sorted(os.path.basename(p) for p in paths),
+                         ["nodes-proxy-rbac.yaml", "workload-identity.yaml"])
+        objects = d.all_objects([p for p in paths if p.endswith("nodes-proxy-rbac.yaml")])
         self.assertEqual(sorted(o["kind"] for _, o in objects),
                          ["ClusterRole", "ClusterRoleBinding"])
         role = d.find(objects, "ClusterRole")
