@@ -87,14 +87,23 @@ std::optional<std::string> ChildProcess::wait_for_line(const std::string& needle
 
 bool ChildProcess::wait_for_text(const std::string& needle, std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (output_.find(needle) == std::string::npos) {
+    // Where the last search for the same needle stopped: a caller that asks again and again
+    // (the harness's output pump) scans each byte once, not the whole output every time.
+    std::size_t from = needle == last_needle_ ? last_from_ : 0;
+    last_needle_ = needle;
+    for (;;) {
+        if (output_.find(needle, from) != std::string::npos) {
+            last_needle_.clear();
+            return true;
+        }
+        from = output_.size() >= needle.size() ? output_.size() - needle.size() + 1 : 0;
+        last_from_ = from;
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0 || !read_some(left)) {
             return false;
         }
     }
-    return true;
 }
 
 int ChildProcess::signal_and_wait(int signo, std::chrono::milliseconds timeout) {

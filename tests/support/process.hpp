@@ -38,6 +38,8 @@ private:
     int fd_ = -1;
     std::string output_;
     std::size_t scanned_ = 0;
+    std::string last_needle_;    ///< wait_for_text's last needle not found ...
+    std::size_t last_from_ = 0;  ///< ... and where its search resumes
 };
 
 /// Port from a line such as "listening on 127.0.0.1:41235" (the text after the last ':' of
