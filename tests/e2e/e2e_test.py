@@ -248,11 +248,14 @@ class AutoBackend(NodeTest):
 class SdkBase(NodeTest):
 
     def run_sdk(self, argv):
-        """Runs an SDK client in the bound pod with a clean environment (no IDENTITY_*, MSI_*,
+        return self.run_sdk_in(self.node.bound, argv)
+
+    def run_sdk_in(self, pod, argv):
+        """Runs an SDK client in `pod` with a clean environment (no IDENTITY_*, MSI_*,
         AZURE_*, proxies: nothing that would switch the SDK away from IMDS)."""
         env = dict(CLEAN_ENV, HOME=self.topo.workdir)
-        cp = self.topo.nsexec(self.node.bound, ["env", "-i", *[f"{k}={v}" for k, v in env.items()],
-                                                *argv], check=False, timeout=60)
+        cp = self.topo.nsexec(pod, ["env", "-i", *[f"{k}={v}" for k, v in env.items()],
+                                    *argv], check=False, timeout=60)
         self.assertEqual(cp.returncode, 0, f"{argv[0]} failed:\n{cp.stdout}\n{cp.stderr}")
         return json.loads(cp.stdout.strip().splitlines()[-1])
 
