@@ -184,7 +184,7 @@ struct ApiServerPodSource::Core : kube::ReflectorSink {
 ApiServerPodSource::ApiServerPodSource(asio::any_io_executor executor,
                                        kube::ApiServerClient& client, Clock& clock,
                                        asio::any_io_executor parse_executor,
-                                       ApiServerPodSourceSettings settings)
+                                       const ApiServerPodSourceSettings& settings)
     : core_(std::make_shared<Core>(std::move(executor), client, clock, std::move(parse_executor),
                                    settings)) {}
 

@@ -14,7 +14,7 @@
 namespace nmid::workload {
 namespace {
 
-constexpr std::size_t kMaxTokenFile = 16 * 1024;
+constexpr std::size_t kMaxTokenFile = std::size_t{16} * 1024;
 
 struct Fd {
     int fd = -1;

@@ -48,7 +48,7 @@ boost::asio::awaitable<FetchResult> WorkloadTokenSource::fetch(const TokenReques
         }
         SaTokenResult token = co_await tokens_.token(pod, deadline);
         if (!token) {
-            last = std::move(token.error());
+            last = token.error();
             if (last.code == Errc::cancelled || last.code == Errc::timeout) {
                 break;  // no time left for another pod
             }

@@ -137,6 +137,10 @@ class WorkloadIdentityNode(WorkloadIdentityBase):
         self.check_workload_token(got)
 
 
+class WorkloadIdentityNodeProjected(WorkloadIdentityNode):
+    source = "projected"
+
+
 class WorkloadIdentityNotFederated(WorkloadIdentityBase):
     client_id = OTHER_CLIENT_ID
 
@@ -153,7 +157,7 @@ class WorkloadIdentityNotFederated(WorkloadIdentityBase):
 GROUPS = {
     "wi_python": [WorkloadIdentityPython, WorkloadIdentityPythonProjected,
                   WorkloadIdentityNotFederated],
-    "wi_node": [WorkloadIdentityNode],
+    "wi_node": [WorkloadIdentityNode, WorkloadIdentityNodeProjected],
 }
 
 if __name__ == "__main__":

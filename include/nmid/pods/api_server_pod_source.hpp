@@ -62,7 +62,7 @@ class ApiServerPodSource final : public PodSource {
 public:
     ApiServerPodSource(boost::asio::any_io_executor executor, kube::ApiServerClient& client,
                        Clock& clock, boost::asio::any_io_executor parse_executor,
-                       ApiServerPodSourceSettings settings);
+                       const ApiServerPodSourceSettings& settings);
     ~ApiServerPodSource() override;
     ApiServerPodSource(const ApiServerPodSource&) = delete;
     ApiServerPodSource& operator=(const ApiServerPodSource&) = delete;

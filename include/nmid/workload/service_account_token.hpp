@@ -35,7 +35,7 @@ public:
 };
 
 /// The largest token nmid accepts from the API server.
-inline constexpr std::size_t kMaxServiceAccountToken = 16 * 1024;
+inline constexpr std::size_t kMaxServiceAccountToken = std::size_t{16} * 1024;
 
 /// `/api/v1/namespaces/<ns>/serviceaccounts/<sa>/token` for the pod's ServiceAccount;
 /// Errc::bad_request when the namespace is not a DNS label or the name not a DNS subdomain

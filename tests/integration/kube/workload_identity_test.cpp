@@ -152,6 +152,7 @@ TEST_F(WorkloadIdentity, AThousandConcurrentFirstRequestsFromTenPodsCostOneExcha
     seed(ips);
     start();
     std::vector<std::future<int>> answers;
+    answers.reserve(100);
     for (int t = 0; t < 100; ++t) {
         answers.push_back(std::async(std::launch::async, [&, t] {
             int ok = 0;

@@ -61,7 +61,7 @@ private:
     std::vector<asio::steady_timer*> gates_;
 };
 
-PodInfoPtr pod(std::string name) {
+PodInfoPtr pod(const std::string& name) {
     auto p = std::make_shared<PodInfo>();
     p->namespace_name = "shop";
     p->name = name;
@@ -124,6 +124,7 @@ TEST_F(TokenRequestProviderTest, OneTokenPerPodUntilEightyPercentOfItsLife) {
 TEST_F(TokenRequestProviderTest, ConcurrentCallsForAPodShareOneTokenRequest) {
     requester_.hold = true;
     std::vector<std::shared_ptr<std::optional<SaTokenResult>>> slots;
+    slots.reserve(101);
     for (int i = 0; i < 100; ++i) {
         slots.push_back(start(pod("web-0")));
     }
