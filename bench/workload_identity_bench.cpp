@@ -98,6 +98,7 @@ double throughput(const char* source, int port, std::chrono::seconds duration) {
     std::atomic<bool> stop{false};
     std::atomic<long> total{0};
     std::vector<std::thread> threads;
+    threads.reserve(4);
     const auto start = Clock::now();
     for (int i = 0; i < 4; ++i) {
         threads.emplace_back([&] { total += hammer(source, port, wire, stop); });

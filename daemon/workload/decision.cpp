@@ -66,8 +66,8 @@ Errc errc_for(Denial /*denial*/) noexcept {
 
 std::string describe(Denial denial, const PodInfo& pod, const ServiceAccountInfo* account,
                      const identity::TokenQuery& query) {
-    const std::string who = "pod " + pod_name(pod) + " (labelled " + std::string{kUseLabel} +
-                            "=true) uses workload identity";
+    std::string who = "pod " + pod_name(pod) + " (labelled " + std::string{kUseLabel} +
+                      "=true) uses workload identity";
     switch (denial) {
         case Denial::account_unknown:
             return who + ", but its ServiceAccount " + account_name(pod) +

@@ -59,8 +59,8 @@ void FakeFederatedAad::add_federated_credential(std::string client_id, std::stri
         {std::move(client_id), std::move(issuer), std::move(subject), std::move(audience)});
 }
 
-FakeResponse FakeFederatedAad::refuse(FederatedCall& call, int status, std::string error,
-                                      std::string code, const std::string& description) {
+FakeResponse FakeFederatedAad::refuse(FederatedCall& call, int status, const std::string& error,
+                                      const std::string& code, const std::string& description) {
     call.status = status;
     call.error_code = code;
     calls_.push_back(call);

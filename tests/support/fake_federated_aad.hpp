@@ -50,8 +50,8 @@ private:
         std::string client_id, issuer, subject, audience;
     };
     FakeResponse handle(const FakeRequest& request);
-    FakeResponse refuse(FederatedCall& call, int status, std::string error, std::string code,
-                        const std::string& description);
+    FakeResponse refuse(FederatedCall& call, int status, const std::string& error,
+                        const std::string& code, const std::string& description);
 
     std::function<std::int64_t()> now_;
     std::string host_;

@@ -23,6 +23,7 @@ PodInfo pod(std::string name, std::string ns, std::string sa, bool labelled) {
 
 std::vector<std::string> names(const std::vector<PodInfoPtr>& pods) {
     std::vector<std::string> out;
+    out.reserve(pods.size());
     for (const auto& p : pods) {
         out.push_back(p->name);
     }

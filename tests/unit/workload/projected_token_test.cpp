@@ -23,7 +23,7 @@ using namespace std::chrono_literals;
 constexpr std::string_view kUid = "0f0e0d0c-0b0a-4009-8807-060504030201";
 
 std::string jwt(std::int64_t iat, std::int64_t exp,
-                std::string sub = "system:serviceaccount:shop:web") {
+                const std::string& sub = "system:serviceaccount:shop:web") {
     const std::string header = R"({"alg":"RS256","kid":"k1"})";
     const std::string claims = R"({"aud":["api://AzureADTokenExchange"],"exp":)" +
                                std::to_string(exp) + R"(,"iat":)" + std::to_string(iat) +
