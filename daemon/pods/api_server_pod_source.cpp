@@ -28,16 +28,8 @@ asio::awaitable<bool> cancelled() {
 }
 
 kube::ReflectorSettings reflector_settings(const ApiServerPodSourceSettings& s) {
-    kube::ReflectorSettings r;
+    kube::ReflectorSettings r = s;
     r.name = "pod list/watch";
-    r.list_deadline = s.list_deadline;
-    r.watch_timeout_min = s.watch_timeout_min;
-    r.watch_timeout_max = s.watch_timeout_max;
-    r.backoff_base = s.backoff_base;
-    r.backoff_cap = s.backoff_cap;
-    r.jitter = s.jitter;
-    r.short_watch = s.short_watch;
-    r.seed = s.seed;
     return r;
 }
 

@@ -22,18 +22,6 @@ bool uid_like(std::string_view uid) {
     return true;
 }
 
-bool volume_like(std::string_view name) {
-    if (name.empty() || name.size() > 63 || name.front() == '-' || name.back() == '-') {
-        return false;
-    }
-    for (const char c : name) {
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
-            return false;
-        }
-    }
-    return true;
-}
-
 // Relative, '/'-separated, every segment non-empty and neither "." nor "..", no NUL.
 bool relative_path(std::string_view path) {
     if (path.empty() || path.size() > 4096 || path.front() == '/') {
@@ -91,7 +79,7 @@ boost::system::result<ProjectedPath, std::string> projected_token_path(
     if (!uid_like(pod.uid)) {
         return refuse(who + ": its uid is not a Kubernetes UID");
     }
-    if (!volume_like(projection->volume)) {
+    if (!dns_label(projection->volume)) {
         return refuse(who + ": volume name \"" + projection->volume.substr(0, 64) +
                       "\" is not a DNS label");
     }

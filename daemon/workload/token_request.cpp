@@ -12,18 +12,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-bool dns_label(std::string_view s) {
-    if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-') {
-        return false;
-    }
-    for (const char c : s) {
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
-            return false;
-        }
-    }
-    return true;
-}
-
 // RFC 1123 subdomain (ServiceAccount names): dot-separated labels, at most 253 bytes.
 bool dns_subdomain(std::string_view s) {
     if (s.empty() || s.size() > 253) {

@@ -10,21 +10,14 @@
 #include "nmid/config/settings.hpp"
 #include "nmid/core/clock.hpp"
 #include "nmid/kube/client.hpp"
+#include "nmid/kube/reflector.hpp"
 #include "nmid/pods/pod_source.hpp"
 
 namespace nmid {
 
-/// ApiServerPodSource's knobs (filled by `app`; defaults mirror client-go's Reflector).
-struct ApiServerPodSourceSettings {
-    std::string node_name;           ///< pods with this spec.nodeName (downward API NODE_NAME)
-    Millis list_deadline{30'000};    ///< one LIST request
-    Seconds watch_timeout_min{300};  ///< `timeoutSeconds` of a watch: uniform in [min, max)
-    Seconds watch_timeout_max{600};  ///< (so that nodes do not all reconnect at once)
-    Millis backoff_base{800};        ///< first retry delay after a failure, doubled per failure
-    Millis backoff_cap{30'000};
-    double jitter = 0.5;        ///< each delay is stretched by a uniform fraction in [0, jitter)
-    Millis short_watch{1'000};  ///< a watch that ends cleanly this fast with no event failed
-    std::uint64_t seed = 0;     ///< randomness of jitter and timeouts (0: std::random_device)
+/// ApiServerPodSource's knobs (filled by `app`): the list+watch loop's, and the node.
+struct ApiServerPodSourceSettings : kube::ReflectorSettings {
+    std::string node_name;  ///< pods with this spec.nodeName (downward API NODE_NAME)
 };
 
 /// Counters for metrics. Thread-safe reads (relaxed).

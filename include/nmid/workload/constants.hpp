@@ -20,6 +20,10 @@ inline constexpr std::int64_t kTokenExpirationSeconds = 3600;
 /// objectSelector; "True" or "1" do not select it either).
 [[nodiscard]] bool uses_workload_identity(const PodInfo& pod) noexcept;
 
+/// An RFC 1123 label (namespace and volume names): 1 to 63 of [a-z0-9-], no '-' at either end.
+/// Names from pod specs are checked with it before they become paths. Pure.
+[[nodiscard]] bool dns_label(std::string_view s) noexcept;
+
 /// The pod's ServiceAccount name: spec.serviceAccountName, "default" when empty.
 [[nodiscard]] std::string_view service_account_of(const PodInfo& pod) noexcept;
 

@@ -66,6 +66,15 @@ private:
     std::vector<std::pair<std::string, std::string>> fields_;
 };
 
+/// The last complete line logged to `log` (the audit line of the last request).
+inline std::string last_line_of(std::ostringstream& log) {
+    logging::flush();
+    const std::string text = log.str();
+    const auto end = text.rfind('\n');
+    const auto start = text.rfind('\n', end - 1);
+    return text.substr(start == std::string::npos ? 0 : start + 1, end - start - 1);
+}
+
 struct Reply {
     int status = 0;
     std::string body;
@@ -111,14 +120,16 @@ protected:
         crds_.publish(snap);
     }
 
-    NmiHandler make_handler(HandlerSettings settings = {}) {
+    NmiHandler make_handler(HandlerSettings settings = {},
+                            WorkloadDependencies* workload = nullptr) {
         return NmiHandler{NmiDependencies{.pods = pods_,
                                           .crds = crds_,
                                           .cache = cache_,
                                           .imds = imds_,
                                           .metrics = metrics_,
                                           .clock = clock_,
-                                          .ready = [] { return true; }},
+                                          .ready = [] { return true; },
+                                          .workload = workload},
                           settings, IdentitySettings{.mode = OperationMode::managed},
                           UpstreamSettings{}};
     }

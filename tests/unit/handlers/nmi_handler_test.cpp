@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "handler_upstream_fixture.hpp"
 #include "nmid/crd/crd_store.hpp"
 #include "nmid/logging/logging.hpp"
 #include "nmid/metrics/metrics.hpp"
@@ -189,13 +190,7 @@ protected:
         ASSERT_TRUE(run(pods_.refresh()));
     }
 
-    std::string last_log_line() {
-        logging::flush();
-        const std::string text = log_->str();
-        const auto end = text.rfind('\n');
-        const auto start = text.rfind('\n', end - 1);
-        return text.substr(start == std::string::npos ? 0 : start + 1, end - start - 1);
-    }
+    std::string last_log_line() { return test_support::last_line_of(*log_); }
 
     asio::io_context ioc_;
     ManualClock clock_;

@@ -53,30 +53,13 @@ protected:
         accounts_["shop/web"] = std::move(account);
     }
 
-    NmiHandler make_workload_handler() {
-        return NmiHandler{NmiDependencies{.pods = pods_,
-                                          .crds = crds_,
-                                          .cache = cache_,
-                                          .imds = imds_,
-                                          .metrics = metrics_,
-                                          .clock = clock_,
-                                          .ready = [] { return true; },
-                                          .workload = &workload_},
-                          HandlerSettings{}, IdentitySettings{.mode = OperationMode::managed},
-                          UpstreamSettings{}};
-    }
+    NmiHandler make_workload_handler() { return make_handler({}, &workload_); }
 
     Reply token(NmiHandler& handler, std::string_view peer, const std::string& extra = {}) {
         return send(handler, "GET", std::string{kToken} + extra, peer);
     }
 
-    std::string last_log_line() {
-        logging::flush();
-        const std::string text = log_->str();
-        const auto end = text.rfind('\n');
-        const auto start = text.rfind('\n', end - 1);
-        return text.substr(start == std::string::npos ? 0 : start + 1, end - start - 1);
-    }
+    std::string last_log_line() { return test_support::last_line_of(*log_); }
 
     std::map<std::string, std::shared_ptr<const workload::ServiceAccountInfo>> accounts_;
     test::FakeTokenSource aad_{clock_};

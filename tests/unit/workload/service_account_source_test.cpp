@@ -13,6 +13,7 @@
 #include "nmid/kube/transport.hpp"
 #include "nmid/workload/service_accounts.hpp"
 #include "support/fake_api_server.hpp"
+#include "support/fake_token_issuer.hpp"
 #include "support/manual_clock.hpp"
 
 namespace nmid::workload {
@@ -22,18 +23,6 @@ namespace asio = boost::asio;
 using nlohmann::json;
 
 constexpr std::string_view kClient = "6f0a6a3e-7e3b-4b38-9a4c-0123456789ab";
-
-test::FakeApiServerOptions with_service_accounts() {
-    test::FakeApiServerOptions options;
-    options.resources.push_back({.group = "",
-                                 .version = "v1",
-                                 .plural = "serviceaccounts",
-                                 .kind = "ServiceAccount",
-                                 .singular = "serviceaccount",
-                                 .namespaced = true,
-                                 .short_names = {"sa"}});
-    return options;
-}
 
 json account(std::string ns, std::string name, json annotations = json::object()) {
     return {{"apiVersion", "v1"},
@@ -73,7 +62,7 @@ protected:
 
     asio::io_context ioc_;
     test::ManualClock clock_;
-    test::FakeApiServer server_{ioc_, with_service_accounts()};
+    test::FakeApiServer server_{ioc_, test::with_service_accounts()};
     std::unique_ptr<kube::ApiServerClient> client_;
     std::unique_ptr<ServiceAccountSource> source_;
     asio::cancellation_signal stop_;
