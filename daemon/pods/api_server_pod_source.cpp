@@ -196,16 +196,9 @@ bool ApiServerPodSource::synced() const noexcept {
 }
 
 ApiServerPodSourceStats ApiServerPodSource::stats() const {
-    const kube::ReflectorStats r = core_->reflector.stats();
     ApiServerPodSourceStats s;
-    s.lists = r.lists;
-    s.list_failures = r.list_failures;
-    s.watches = r.watches;
-    s.watch_failures = r.watch_failures;
-    s.expired = r.expired;
-    s.events = r.events;
+    static_cast<kube::ReflectorStats&>(s) = core_->reflector.stats();
     s.pods = core_->pod_count.load(std::memory_order_relaxed);
-    s.synced = r.synced;
     return s;
 }
 

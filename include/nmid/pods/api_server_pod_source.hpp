@@ -20,16 +20,9 @@ struct ApiServerPodSourceSettings : kube::ReflectorSettings {
     std::string node_name;  ///< pods with this spec.nodeName (downward API NODE_NAME)
 };
 
-/// Counters for metrics. Thread-safe reads (relaxed).
-struct ApiServerPodSourceStats {
-    std::uint64_t lists = 0;           ///< successful LISTs
-    std::uint64_t list_failures = 0;   ///< failed LISTs (transport, status, parse)
-    std::uint64_t watches = 0;         ///< watch requests made
-    std::uint64_t watch_failures = 0;  ///< watches that ended in an error (resumed with backoff)
-    std::uint64_t expired = 0;         ///< relists because the resourceVersion expired (410)
-    std::uint64_t events = 0;          ///< watch events applied (bookmarks included)
-    std::size_t pods = 0;              ///< pods held
-    bool synced = false;               ///< the first LIST succeeded
+/// Counters for metrics (the list+watch loop's, and the pods held). Thread-safe reads.
+struct ApiServerPodSourceStats : kube::ReflectorStats {
+    std::size_t pods = 0;  ///< pods held
 };
 
 /// PodSource over the API server: `GET /api/v1/pods?fieldSelector=spec.nodeName=<node>`, then
