@@ -67,8 +67,8 @@ std::vector<std::string> names(const PodList& list) {
 
 class ApiServerPodSourceTest : public ::testing::Test {
 protected:
-    explicit ApiServerPodSourceTest(ApiServerPodSourceSettings s = settings())
-        : source_(io_.get_executor(), api_, clock_, parse_.get_executor(), std::move(s)) {}
+    explicit ApiServerPodSourceTest(const ApiServerPodSourceSettings& s = settings())
+        : source_(io_.get_executor(), api_, clock_, parse_.get_executor(), s) {}
 
     ~ApiServerPodSourceTest() override {
         cancel_.emit(asio::cancellation_type::terminal);
