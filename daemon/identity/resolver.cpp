@@ -6,6 +6,8 @@
 #include <tuple>
 
 #include "nmid/core/ascii.hpp"
+#include "nmid/identity/explain.hpp"
+#include "resolver_detail.hpp"
 
 namespace nmid::identity {
 namespace {
@@ -102,38 +104,6 @@ Decision denied(DenyReason reason) {
     return {.kind = DecisionKind::denied, .identity = nullptr, .reason = reason};
 }
 
-bool is_mic(const PodInfo& pod, const IdentitySettings& settings) {
-    // MIC only runs beside standard mode (managed mode has no MIC to exempt). NMI took any
-    // ownerReference of kind "replicaset" in any case, controller or not, of any apiVersion:
-    // a pod in the MIC namespace could name a made-up owner `mic-x` and be passed through to
-    // IMDS as the node. Here only the controller reference counts (the API server allows one;
-    // a second is treated as forged) and it must be exactly an apps/v1 ReplicaSet.
-    // NMI matched the name with `^mic-*` ("mic" then any number of '-'), which also excepts a
-    // `microservice-...` Deployment in that namespace. nmid requires "mic-".
-    if (settings.mode != OperationMode::standard ||
-        !iequals(pod.namespace_name, settings.mic_namespace)) {
-        return false;
-    }
-    const OwnerReference* controller = nullptr;
-    for (const OwnerReference& owner : pod.owners) {
-        if (!owner.controller) {
-            continue;
-        }
-        if (controller != nullptr) {
-            return false;
-        }
-        controller = &owner;
-    }
-    return controller != nullptr && controller->api_version == kMicOwnerApiVersion &&
-           controller->kind == kMicOwnerKind && controller->name.starts_with(kMicReplicaSetPrefix);
-}
-
-bool is_namespaced_identity(const AzureIdentity& id) {
-    static const std::string annotation_key{kBehaviorAnnotation};
-    const auto it = id.meta.annotations.find(annotation_key);
-    return it != id.meta.annotations.end() && it->second == kBehaviorNamespaced;
-}
-
 Decision resolve_managed(const PodInfo& pod, const CrdSnapshot& crds, const Selector& selector) {
     // A function-local string: std::map<std::string, ...>::find takes a std::string, and this
     // one is built once, not per request.
@@ -189,12 +159,11 @@ Decision resolve_standard(const PodInfo& pod, const CrdSnapshot& crds, const Sel
         const AzureIdentity& id = assigned.identity_ref;
         // NMI dropped these after its wait; dropping them first means an identity the pod may
         // not use never makes it wait or decides which message it gets.
-        if ((settings.force_namespaced || is_namespaced_identity(id)) &&
+        if ((settings.force_namespaced || detail::is_namespaced_identity(id)) &&
             id.meta.namespace_name != pod.namespace_name) {
             continue;
         }
-        // "" is written by MIC before 1.6 and is as good as Assigned (NMI accepted it too).
-        const bool usable = assigned.status.empty() || assigned.status == kStateAssigned;
+        const bool usable = detail::usable_state(assigned.status);
         if (usable) {
             any_usable = true;
             if (matches(id, selector)) {
@@ -215,6 +184,58 @@ Decision resolve_standard(const PodInfo& pod, const CrdSnapshot& crds, const Sel
 }
 
 }  // namespace
+
+namespace detail {
+
+bool is_namespaced_identity(const AzureIdentity& id) {
+    static const std::string annotation_key{kBehaviorAnnotation};
+    const auto it = id.meta.annotations.find(annotation_key);
+    return it != id.meta.annotations.end() && it->second == kBehaviorNamespaced;
+}
+
+bool usable_state(std::string_view status) {
+    // "" is written by MIC before 1.6 and is as good as Assigned (NMI accepted it too).
+    return status.empty() || status == kStateAssigned;
+}
+
+const std::pair<const std::string, std::string>* matching_label(
+    const AzurePodIdentityException& exception, const PodInfo& pod) {
+    for (const auto& entry : exception.pod_labels) {
+        const auto label = pod.labels.find(entry.first);
+        if (label != pod.labels.end() && iequals(label->second, entry.second)) {
+            return &entry;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace detail
+
+bool is_mic(const PodInfo& pod, const IdentitySettings& settings) {
+    // MIC only runs beside standard mode (managed mode has no MIC to exempt). NMI took any
+    // ownerReference of kind "replicaset" in any case, controller or not, of any apiVersion:
+    // a pod in the MIC namespace could name a made-up owner `mic-x` and be passed through to
+    // IMDS as the node. Here only the controller reference counts (the API server allows one;
+    // a second is treated as forged) and it must be exactly an apps/v1 ReplicaSet.
+    // NMI matched the name with `^mic-*` ("mic" then any number of '-'), which also excepts a
+    // `microservice-...` Deployment in that namespace. nmid requires "mic-".
+    if (settings.mode != OperationMode::standard ||
+        !iequals(pod.namespace_name, settings.mic_namespace)) {
+        return false;
+    }
+    const OwnerReference* controller = nullptr;
+    for (const OwnerReference& owner : pod.owners) {
+        if (!owner.controller) {
+            continue;
+        }
+        if (controller != nullptr) {
+            return false;
+        }
+        controller = &owner;
+    }
+    return controller != nullptr && controller->api_version == kMicOwnerApiVersion &&
+           controller->kind == kMicOwnerKind && controller->name.starts_with(kMicReplicaSetPrefix);
+}
 
 Decision resolve(const PodInfo& pod, const CrdSnapshot& crds, const TokenQuery& query,
                  const IdentitySettings& settings) {
@@ -242,15 +263,9 @@ bool assignment_expected(const PodInfo& pod, const CrdSnapshot& crds,
 }
 
 bool is_excepted(const PodInfo& pod, const std::vector<AzurePodIdentityException>& exceptions) {
-    for (const auto& exception : in_namespace(exceptions, pod.namespace_name)) {
-        for (const auto& [key, value] : exception.pod_labels) {
-            const auto label = pod.labels.find(key);
-            if (label != pod.labels.end() && iequals(label->second, value)) {
-                return true;
-            }
-        }
-    }
-    return false;
+    const auto same_namespace = in_namespace(exceptions, pod.namespace_name);
+    return std::any_of(same_namespace.begin(), same_namespace.end(),
+                       [&pod](const auto& e) { return detail::matching_label(e, pod) != nullptr; });
 }
 
 }  // namespace nmid::identity
