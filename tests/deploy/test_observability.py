@@ -27,7 +27,6 @@ RULES_TEST = os.path.join(d.DEPLOY, "prometheus", "nmid-rules.test.yaml")
 DAEMON_METRICS = os.path.join(d.ROOT, "daemon", "app", "daemon_metrics.cpp")
 BOUND_POD_IP, UNBOUND_POD_IP = "127.0.0.2", "127.0.0.3"  # deploy/standalone/pods.json
 
-# --- the tests -----------------------------------------------------------------------------
 
 class Rules(unittest.TestCase):
     @classmethod
