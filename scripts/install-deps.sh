@@ -12,6 +12,7 @@ packages=(
     prometheus-cpp-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
     curl wrk nginx-light procps iproute2 python3 python3-yaml python3-jsonschema
     iptables conntrack util-linux python3-azure python3-venv
+    prometheus
 )
 # The fake API server's fidelity test runs a real kubectl. Debian's kubernetes-client provides
 # one; a machine that already has kubectl from elsewhere keeps it (the two packages conflict).
@@ -41,7 +42,24 @@ if [ ${#missing[@]} -ne 0 ]; then
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -o DPkg::Lock::Timeout=600 -q
+    # prometheus is there for promtool (tests/deploy/test_observability.py); its postinst would
+    # start and enable a Prometheus server on :9090, nmid's metrics port. Service starts are
+    # refused during the install (unless the machine has its own policy-rc.d) and it is disabled.
+    policy_guard=""
+    if [[ " ${missing[*]} " == *" prometheus "* && ! -e /usr/sbin/policy-rc.d ]]; then
+        policy_guard=/usr/sbin/policy-rc.d
+        trap 'rm -f "$policy_guard"' EXIT
+        printf '#!/bin/sh\nexit 101\n' >"$policy_guard"
+        chmod 755 "$policy_guard"
+    fi
     apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}"
+    if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+        systemctl disable --quiet prometheus.service 2>/dev/null || true
+    fi
+    if [ -n "$policy_guard" ]; then
+        rm -f "$policy_guard"
+        trap - EXIT
+    fi
 fi
 
 # cel-python for the workload identity policy's test, pinned with hashes, in a venv of Debian's
