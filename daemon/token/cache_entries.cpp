@@ -128,6 +128,7 @@ void TokenCache::Impl::store_token(Entry& entry, TokenPtr token) {
     entry.valid_until = window.valid_until;
     set_bytes(entry, token_detail::entry_bytes(*entry.key, token.get()));
     entry.token = std::move(token);
+    entry.fetched_at = clock_.wall_now();
     entry.last_error = FetchError{};
     entry.retry_not_before = SteadyTime{};
     // The token's bytes may take the cache over its bound: others give way as for a new key.

@@ -77,6 +77,9 @@ public:
     boost::asio::awaitable<void> run_here(std::shared_ptr<Impl> self);
     void stop_here();
     TokenCacheStats stats() const;
+    /// cache_inspect.cpp
+    std::vector<CacheEntryInfo> inspect_here(
+        const std::function<bool(const TokenIdentity&)>& select) const;
 
 private:
     struct Inflight;
@@ -104,6 +107,7 @@ private:
         TokenPtr token;                      ///< newest token fetched (maybe no longer valid)
         WallTime valid_until{};              ///< serve while wall_now() < valid_until
         WallTime refresh_at{};               ///< refresh ahead from here on
+        WallTime fetched_at{};               ///< when `token` was stored (diagnostics)
         std::shared_ptr<Inflight> inflight;  ///< fetch running for this key, if any
         FetchError last_error;
         SteadyTime retry_not_before{};  ///< after a failure: negative window, refresh pause

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "nmid/config/settings.hpp"
 #include "nmid/core/clock.hpp"
@@ -101,6 +102,21 @@ private:
     std::shared_ptr<void> release_;  ///< its deleter returns the unit to the budget
 };
 
+/// One cache entry as `/debug/explain` shows it: times and the last failure, never the token.
+struct CacheEntryInfo {
+    TokenIdentity identity;
+    std::string resource;
+    bool has_token = false;   ///< a token is held (maybe no longer served)
+    WallTime expires_at{};    ///< the held token's expires_on
+    WallTime fetched_at{};    ///< when the held token was stored
+    WallTime next_refresh{};  ///< refresh ahead from here (after a failure: the retry pause)
+    bool fetching = false;    ///< a fetch is in flight now
+    /// The last failed fetch since the last success: code and upstream status only (the
+    /// upstream body is left out: it may echo request details). Errc::ok when none.
+    Errc last_error = Errc::ok;
+    int last_error_status = 0;
+};
+
 /// Observer of each upstream attempt (metrics). status 0 = no HTTP status (transport error).
 struct UpstreamAttempt {
     const TokenRequest* request;  ///< valid only during the callback
@@ -190,6 +206,12 @@ public:
 
     /// Executor: any (relaxed atomics written only on the cache's executor; exact there).
     [[nodiscard]] TokenCacheStats stats() const;
+
+    /// The entries whose identity `select` accepts, sorted by (identity namespace, identity
+    /// name, resource). For diagnostics: walks every entry. Executor: any; runs on the
+    /// cache's.
+    boost::asio::awaitable<std::vector<CacheEntryInfo>> inspect(
+        std::function<bool(const TokenIdentity&)> select);
 
 private:
     class Impl;
