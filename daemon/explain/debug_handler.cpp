@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/asio/ip/address.hpp>
+#include <functional>
 #include <utility>
 #include <variant>
 
@@ -113,21 +114,26 @@ asio::awaitable<http::HttpResponse> DebugHandler::handle(const http::HttpRequest
         if (report.workload) {
             const std::string ns = report.pod->namespace_name;
             const std::string account{workload::service_account_of(*report.pod)};
-            report.cache =
-                co_await deps_.workload->cache.inspect([ns, account](const TokenIdentity& id) {
-                    return id.type == workload::kWorkloadIdentityType &&
-                           id.identity_namespace == ns && id.identity_name == account;
-                });
+            // Each filter is named before co_await: g++ 12 destroys the temporaries of a
+            // co_await expression twice.
+            std::function<bool(const TokenIdentity&)> select = [ns,
+                                                                account](const TokenIdentity& id) {
+                return id.type == workload::kWorkloadIdentityType && id.identity_namespace == ns &&
+                       id.identity_name == account;
+            };
+            report.cache = co_await deps_.workload->cache.inspect(std::move(select));
         } else {
             std::vector<std::pair<std::string, std::string>> names;
             for (const auto* id : report.explanation.usable) {
                 names.emplace_back(id->meta.namespace_name, id->meta.name);
             }
-            report.cache = co_await deps_.cache.inspect([names](const TokenIdentity& id) {
+            std::function<bool(const TokenIdentity&)> select = [names = std::move(names)](
+                                                                   const TokenIdentity& id) {
                 return id.type != workload::kWorkloadIdentityType &&
                        std::find(names.begin(), names.end(),
                                  std::pair{id.identity_namespace, id.identity_name}) != names.end();
-            });
+            };
+            report.cache = co_await deps_.cache.inspect(std::move(select));
         }
     }
     http::HttpResponse response;

@@ -58,12 +58,12 @@ asio::awaitable<std::vector<CacheEntryInfo>> TokenCache::inspect(
     if (caller == impl->executor()) {
         co_return impl->inspect_here(select);
     }
-    co_return co_await asio::co_spawn(
-        impl->executor(),
-        [impl, select = std::move(select)]() -> asio::awaitable<std::vector<CacheEntryInfo>> {
-            co_return impl->inspect_here(select);
-        },
-        asio::use_awaitable);
+    // Named before co_await: g++ 12 destroys the temporaries of a co_await expression twice.
+    auto on_cache = [impl,
+                     select = std::move(select)]() -> asio::awaitable<std::vector<CacheEntryInfo>> {
+        co_return impl->inspect_here(select);
+    };
+    co_return co_await asio::co_spawn(impl->executor(), std::move(on_cache), asio::use_awaitable);
 }
 
 }  // namespace nmid

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/strand.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -88,6 +89,17 @@ TEST_F(TokenCacheInspectTest, AFetchInFlightIsShown) {
     poll();
     EXPECT_TRUE(pending->has_value());
     EXPECT_FALSE(inspect("client-a")[0].fetching);
+}
+
+TEST_F(TokenCacheInspectTest, ACacheOnAStrandIsInspectedFromAnotherExecutor) {
+    cache_ = std::make_unique<TokenCache>(asio::make_strand(ioc_), source_, clock_,
+                                          TokenCacheSettings{});
+    auto pending = start_get(make_request("https://vault.azure.net", "client-a"));
+    poll();
+    ASSERT_TRUE(pending->has_value());
+    const auto entries = inspect("client-a");
+    ASSERT_EQ(entries.size(), 1U);
+    EXPECT_TRUE(entries[0].has_token);
 }
 
 }  // namespace
