@@ -205,6 +205,16 @@ std::optional<std::string> apply(const Flag& flag, ParseState& state, std::strin
             }
             target_as<std::string>(flag, target) = value;
             return std::nullopt;
+        case Format::endpoint: {
+            std::string host;
+            std::uint16_t port = 0;
+            if (!value.empty() && !config::split_endpoint(value, host, port)) {
+                return "not IP:PORT or [IPv6]:PORT (a literal address and a port 1-65535), or "
+                       "empty to turn it off";
+            }
+            target_as<std::string>(flag, target) = value;
+            return std::nullopt;
+        }
         case Format::port: {
             const auto parsed = parse_port(value);
             if (!parsed) {

@@ -27,6 +27,7 @@ enum class Format {
     text,      ///< any string, empty included
     ip,        ///< IPv4 or IPv6 address
     port,      ///< digits only, 0..65535
+    endpoint,  ///< "IP:PORT" or "[IPv6]:PORT" (split_endpoint), or "" (off)
     integer,   ///< decimal, within [min, max]
     duration,  ///< Go duration, nanoseconds within [min, max]
     real,      ///< finite decimal number > 0

@@ -53,6 +53,11 @@ const std::array kNmidFlags{
          .min = 1},
 
     // Listener and process.
+    Flag{.name = "debug-address", .group = FlagGroup::listener, .format = Format::endpoint,
+         .value_name = "IP:PORT",
+         .help = "debug listener for /debug/explain and `nmid explain` (keep it on loopback: it "
+                 "shows which pod may use which identity); empty turns it off",
+         .target = [](ParseState& s) -> Target { return &s.config.admin.debug_address; }},
     Flag{.name = "max-connections", .group = FlagGroup::listener, .format = Format::integer,
          .value_name = "N",
          .help = "token listener: open connections at most",

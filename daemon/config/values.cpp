@@ -7,6 +7,8 @@
 #include <cmath>
 #include <limits>
 
+#include "nmid/config/config.hpp"
+
 namespace nmid::config::detail {
 namespace {
 
@@ -243,3 +245,33 @@ std::string format_duration(std::chrono::nanoseconds value) {
 }
 
 }  // namespace nmid::config::detail
+
+namespace nmid::config {
+
+bool split_endpoint(std::string_view text, std::string& host, std::uint16_t& port) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+        return false;
+    }
+    std::string_view address = text.substr(0, colon);
+    if (address.starts_with('[')) {
+        if (!address.ends_with(']')) {
+            return false;
+        }
+        address = address.substr(1, address.size() - 2);
+        if (address.find(':') == std::string_view::npos) {
+            return false;  // brackets are for IPv6 only
+        }
+    } else if (address.find(':') != std::string_view::npos) {
+        return false;  // IPv6 needs brackets
+    }
+    const auto parsed = detail::parse_port(text.substr(colon + 1));
+    if (!parsed || *parsed == 0 || !detail::is_ip_address(address)) {
+        return false;
+    }
+    host = address;
+    port = *parsed;
+    return true;
+}
+
+}  // namespace nmid::config

@@ -39,6 +39,9 @@ struct AdminSettings {
     std::string address{"0.0.0.0"};
     std::uint16_t probe_port = 8080;       ///< --http-probe-port (/healthz, /readyz)
     std::uint16_t prometheus_port = 9090;  ///< --prometheus-port (/metrics)
+    /// --debug-address: the debug listener (/debug/explain), loopback only by default: it
+    /// shows which pod may use which identity. "" turns it off.
+    std::string debug_address{"127.0.0.1:8086"};
 };
 
 /// Calls nmid makes to IMDS itself: token fetches and the proxy (modules `net`, `cloud`).

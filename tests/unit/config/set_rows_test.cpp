@@ -54,6 +54,15 @@ std::vector<SetRow> set_rows() {
         {"MICNamespace",
          {"--MICNamespace=kube-system"},
          [](const Config& c) { EXPECT_EQ(c.identity.mic_namespace, "kube-system"); }},
+        {"debug-address",
+         {"--debug-address=127.0.0.1:9999"},
+         [](const Config& c) { EXPECT_EQ(c.admin.debug_address, "127.0.0.1:9999"); }},
+        {"debug-address",
+         {"--debug-address=[::1]:8086"},
+         [](const Config& c) { EXPECT_EQ(c.admin.debug_address, "[::1]:8086"); }},
+        {"debug-address",
+         {"--debug-address="},
+         [](const Config& c) { EXPECT_EQ(c.admin.debug_address, ""); }},
         {"http-probe-port",
          {"--http-probe-port=8085"},
          [](const Config& c) { EXPECT_EQ(c.admin.probe_port, 8085); }},
@@ -296,6 +305,18 @@ TEST(ConfigParse, EveryEffectiveFlagHasASetRow) {
             continue;
         }
         EXPECT_TRUE(covered.contains(std::string(flag.name))) << "no row for --" << flag.name;
+    }
+}
+
+TEST(ConfigParse, TheDebugListenerIsOnLoopbackByDefaultAndTakesOnlyLiteralEndpoints) {
+    EXPECT_EQ(parse_args({}).config.admin.debug_address, "127.0.0.1:8086");
+    for (const std::string bad :
+         {"localhost:8086", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:8086",
+          "[127.0.0.1]:8086", "[::1:8086", "127.0.0.1:80x", ":8086"}) {
+        SCOPED_TRACE(bad);
+        const auto r = parse_args({"--debug-address=" + bad});
+        EXPECT_EQ(r.action, Action::error);
+        EXPECT_NE(r.error.find("not IP:PORT or [IPv6]:PORT"), std::string::npos) << r.error;
     }
 }
 
