@@ -255,28 +255,8 @@ std::string Daemon::start() {
                           d.reconciler->stats().last_error);
         }
     }
-    // /healthz and /readyz on the probe port, /metrics on the Prometheus port; all three on
-    // both when the ports are the same.
-    std::vector<std::uint16_t> admin_ports{c.admin.probe_port};
-    if (c.admin.prometheus_port != c.admin.probe_port || c.admin.probe_port == 0) {
-        admin_ports.push_back(c.admin.prometheus_port);
-    }
-    for (auto port : admin_ports) {
-        HttpServerSettings s;
-        s.address = c.admin.address;
-        s.port = port;
-        s.max_connections = 64;
-        s.max_connections_per_pod = 0;  // probes and scrapes come from few IPs
-        // SO_REUSEPORT here too: a new nmid (a DaemonSet rollout with maxSurge) starts while
-        // the old one still holds the probe and metrics ports; either may answer a probe or a
-        // scrape during the overlap.
-        s.reuse_port = true;
-        auto server = std::make_unique<http::HttpServer>(d.ioc.get_executor(), d.admin_handler, s);
-        if (auto r = server->listen(); !r) {
-            return "cannot listen on " + s.address + ":" + std::to_string(port) + ": " +
-                   r.error().message();
-        }
-        d.admin_servers.push_back(std::move(server));
+    if (auto error = d.open_admin_listeners(); !error.empty()) {
+        return error;
     }
     d.register_metrics();
     if (c.enable_profile) {

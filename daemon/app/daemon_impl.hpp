@@ -72,6 +72,9 @@ struct Daemon::Impl {
         return pods.ready() && crd_store.ready() && (!workload || workload->accounts.synced());
     }
 
+    // listeners.cpp: "" or why a listener could not be opened.
+    [[nodiscard]] std::string open_admin_listeners();
+
     // readiness.cpp
     [[nodiscard]] std::string pod_source_name() const;
     [[nodiscard]] std::string crd_source_name() const;
