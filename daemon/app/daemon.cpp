@@ -201,8 +201,14 @@ asio::awaitable<void> Daemon::Impl::shutdown(std::string reason) {
     for (auto& admin : admin_servers) {
         admin->stop();
     }
+    if (debug_server) {
+        debug_server->stop();
+    }
     for (auto& admin : admin_servers) {
         co_await admin->drain(clock.steady_now() + 1s);
+    }
+    if (debug_server) {
+        co_await debug_server->drain(clock.steady_now() + 1s);
     }
     imds_client.close_idle();
     signals.cancel();
@@ -258,6 +264,9 @@ std::string Daemon::start() {
     if (auto error = d.open_admin_listeners(); !error.empty()) {
         return error;
     }
+    if (auto error = d.open_debug_listener(); !error.empty()) {
+        return error;
+    }
     d.register_metrics();
     if (c.enable_profile) {
         spdlog::warn("--enableProfile is accepted for compatibility; nmid serves no pprof");
@@ -286,9 +295,13 @@ int Daemon::run() {
     for (auto& admin : d.admin_servers) {
         d.spawn("admin", admin->run());
     }
+    if (d.debug_server) {
+        d.spawn("debug", d.debug_server->run());
+    }
     d.listening = true;
-    spdlog::info("listening on {}:{} (probe port {}, metrics port {}), mode {}",
+    spdlog::info("listening on {}:{} (probe port {}, metrics port {}{}), mode {}",
                  d.config.server.address, d.server.port(), probe_port(), metrics_port(),
+                 d.debug_server ? ", debug port " + std::to_string(debug_port()) : "",
                  d.config.identity.mode == OperationMode::managed ? "managed" : "standard");
     d.signals.async_wait([&d](const boost::system::error_code& ec, int signo) {
         if (ec) {
@@ -326,6 +339,9 @@ std::uint16_t Daemon::probe_port() const {
 }
 std::uint16_t Daemon::metrics_port() const {
     return impl_->admin_servers.back()->port();
+}
+std::uint16_t Daemon::debug_port() const {
+    return impl_->debug_server ? impl_->debug_server->port() : 0;
 }
 
 int Daemon::cleanup(const config::Config& config) {

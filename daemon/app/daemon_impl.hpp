@@ -27,6 +27,7 @@
 #include "nmid/core/clock.hpp"
 #include "nmid/crd/api_server_source.hpp"
 #include "nmid/crd/crd_store.hpp"
+#include "nmid/explain/debug_handler.hpp"
 #include "nmid/handlers/admin_handler.hpp"
 #include "nmid/handlers/nmi_handler.hpp"
 #include "nmid/http/server.hpp"
@@ -74,6 +75,7 @@ struct Daemon::Impl {
 
     // listeners.cpp: "" or why a listener could not be opened.
     [[nodiscard]] std::string open_admin_listeners();
+    [[nodiscard]] std::string open_debug_listener();
 
     // readiness.cpp
     [[nodiscard]] std::string pod_source_name() const;
@@ -139,6 +141,8 @@ struct Daemon::Impl {
     http::HttpServer server;
     handlers::AdminHandler admin_handler;
     std::vector<std::unique_ptr<http::HttpServer>> admin_servers;
+    std::unique_ptr<explain::DebugHandler> debug_handler;  ///< --debug-address; null when off
+    std::unique_ptr<http::HttpServer> debug_server;
     boost::asio::signal_set signals;
     std::list<boost::asio::cancellation_signal> task_signals;  // stable addresses
     bool listening = false;

@@ -4,10 +4,12 @@
 
 #include <csignal>
 #include <cstdio>
+#include <span>
 #include <string_view>
 #include <vector>
 
 #include "nmid/app/daemon.hpp"
+#include "nmid/app/explain_cli.hpp"
 #include "nmid/config/config.hpp"
 #include "nmid/logging/logging.hpp"
 
@@ -15,6 +17,10 @@ int main(int argc, char** argv) {
     // A closed stdout (log collector gone) must not kill the daemon; writes then just fail.
     std::signal(SIGPIPE, SIG_IGN);
     std::vector<std::string_view> args(argv + 1, argv + argc);
+    // `nmid explain ...`: a client of the running daemon, with arguments of its own.
+    if (!args.empty() && args.front() == "explain") {
+        return nmid::app::explain_main(std::span{args}.subspan(1));
+    }
     auto parsed = nmid::config::parse(args, nmid::config::process_env());
     switch (parsed.action) {
         case nmid::config::Action::help:

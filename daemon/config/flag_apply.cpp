@@ -209,7 +209,7 @@ std::optional<std::string> apply(const Flag& flag, ParseState& state, std::strin
             std::string host;
             std::uint16_t port = 0;
             if (!value.empty() && !config::split_endpoint(value, host, port)) {
-                return "not IP:PORT or [IPv6]:PORT (a literal address and a port 1-65535), or "
+                return "not IP:PORT or [IPv6]:PORT (a literal address and a port), or "
                        "empty to turn it off";
             }
             target_as<std::string>(flag, target) = value;

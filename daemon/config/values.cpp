@@ -266,7 +266,7 @@ bool split_endpoint(std::string_view text, std::string& host, std::uint16_t& por
         return false;  // IPv6 needs brackets
     }
     const auto parsed = detail::parse_port(text.substr(colon + 1));
-    if (!parsed || *parsed == 0 || !detail::is_ip_address(address)) {
+    if (!parsed || !detail::is_ip_address(address)) {
         return false;
     }
     host = address;

@@ -161,7 +161,8 @@ int number_after(const std::string& line, const std::string& marker) {
 NmidPorts nmid_ports(const std::string& listening_line) {
     return NmidPorts{.token = port_after(listening_line, "listening on").value_or(-1),
                      .probe = number_after(listening_line, "probe port "),
-                     .metrics = number_after(listening_line, "metrics port ")};
+                     .metrics = number_after(listening_line, "metrics port "),
+                     .debug = number_after(listening_line, "debug port ")};
 }
 
 std::vector<std::string> local_nmid_args(int emulator_port) {
@@ -169,7 +170,7 @@ std::vector<std::string> local_nmid_args(int emulator_port) {
         "--operation-mode=managed", "--nmi-port=0",
         "--http-probe-port=0",      "--prometheus-port=0",
         "--metadata-ip=127.0.0.1",  "--metadata-port=" + std::to_string(emulator_port),
-        "--manage-iptables=false",
+        "--manage-iptables=false",  "--debug-address=127.0.0.1:0",
     };
 }
 

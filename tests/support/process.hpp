@@ -52,11 +52,12 @@ struct NmidPorts {
     int token = -1;
     int probe = -1;
     int metrics = -1;
+    int debug = -1;  ///< -1 also when the debug listener is off
 };
 [[nodiscard]] NmidPorts nmid_ports(const std::string& listening_line);
 
 /// The flags every test nmid talking to a local IMDS emulator starts with: managed mode,
-/// OS-chosen ports, the emulator on 127.0.0.1:`emulator_port` as IMDS, no iptables.
+/// OS-chosen ports (the debug listener's too), the emulator on 127.0.0.1:`emulator_port` as IMDS, no iptables.
 [[nodiscard]] std::vector<std::string> local_nmid_args(int emulator_port);
 
 }  // namespace nmid::test

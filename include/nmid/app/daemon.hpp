@@ -30,6 +30,8 @@ public:
     [[nodiscard]] std::uint16_t port() const;
     [[nodiscard]] std::uint16_t probe_port() const;
     [[nodiscard]] std::uint16_t metrics_port() const;
+    /// The debug listener's port (0 when --debug-address is empty).
+    [[nodiscard]] std::uint16_t debug_port() const;
 
     /// `nmid cleanup`: removes the iptables rules `config` describes and verifies they are
     /// gone. Returns the exit code (0: removed or nothing to remove; 1: failed, reason logged).

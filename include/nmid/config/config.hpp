@@ -83,7 +83,7 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view name
 /// nmid's version ("0.1.0"), from the CMake project version.
 [[nodiscard]] std::string_view version() noexcept;
 
-/// "IP:PORT" or "[IPv6]:PORT" with a literal address (no host name) and a port 1..65535, as
+/// "IP:PORT" or "[IPv6]:PORT" with a literal address (no host name) and a port (0: the OS picks one), as
 /// --debug-address takes it. Sets `host` (without brackets) and `port`; false otherwise.
 [[nodiscard]] bool split_endpoint(std::string_view text, std::string& host, std::uint16_t& port);
 
