@@ -191,6 +191,10 @@ asio::awaitable<void> Daemon::Impl::shutdown(std::string reason) {
     listening = false;
     server.stop();
     co_await server.drain(clock.steady_now() + config.shutdown_grace);
+    if (node_condition) {
+        // Before the tasks stop: the node is tainted again while no nmid serves it.
+        co_await node_condition->write_stopping();
+    }
     cache.stop();
     if (workload) {
         workload->cache.stop();
@@ -267,6 +271,9 @@ std::string Daemon::start() {
     if (auto error = d.open_debug_listener(); !error.empty()) {
         return error;
     }
+    if (auto error = d.make_node_condition(); !error.empty()) {
+        return error;
+    }
     d.register_metrics();
     if (c.enable_profile) {
         spdlog::warn("--enableProfile is accepted for compatibility; nmid serves no pprof");
@@ -297,6 +304,9 @@ int Daemon::run() {
     }
     if (d.debug_server) {
         d.spawn("debug", d.debug_server->run());
+    }
+    if (d.node_condition) {
+        d.spawn("node-condition", d.node_condition->run());
     }
     d.listening = true;
     spdlog::info("listening on {}:{} (probe port {}, metrics port {}{}), mode {}",

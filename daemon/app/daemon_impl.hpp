@@ -36,6 +36,7 @@
 #include "nmid/iptables/settings.hpp"
 #include "nmid/metrics/metrics.hpp"
 #include "nmid/net/http_client.hpp"
+#include "nmid/node/condition_reporter.hpp"
 #include "nmid/pods/api_server_pod_source.hpp"
 #include "nmid/pods/kubelet_pod_source.hpp"
 #include "nmid/pods/pod_index.hpp"
@@ -76,6 +77,9 @@ struct Daemon::Impl {
     // listeners.cpp: "" or why a listener could not be opened.
     [[nodiscard]] std::string open_admin_listeners();
     [[nodiscard]] std::string open_debug_listener();
+
+    // node_condition.cpp: --node-condition's reporter and its metrics; "" or why not.
+    [[nodiscard]] std::string make_node_condition();
 
     // readiness.cpp
     [[nodiscard]] std::string pod_source_name() const;
@@ -143,6 +147,7 @@ struct Daemon::Impl {
     std::vector<std::unique_ptr<http::HttpServer>> admin_servers;
     std::unique_ptr<explain::DebugHandler> debug_handler;  ///< --debug-address; null when off
     std::unique_ptr<http::HttpServer> debug_server;
+    std::unique_ptr<node::ConditionReporter> node_condition;  ///< --node-condition; else null
     boost::asio::signal_set signals;
     std::list<boost::asio::cancellation_signal> task_signals;  // stable addresses
     bool listening = false;

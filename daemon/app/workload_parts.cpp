@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "kube_clients.hpp"
+#include "nmid/core/cancelled.hpp"
 #include "nmid/crd/identity_validation.hpp"
 #include "nmid/workload/lenders.hpp"
 
@@ -59,11 +60,6 @@ std::size_t status_class(int status) {
 }
 
 constexpr std::array<const char*, 5> kStatusLabels{"2xx", "4xx", "429", "5xx", "error"};
-
-asio::awaitable<bool> cancelled() {
-    const auto state = co_await asio::this_coro::cancellation_state;
-    co_return state.cancelled() != asio::cancellation_type::none;
-}
 
 }  // namespace
 

@@ -52,6 +52,13 @@ const std::array kNmidFlags{
          .target = [](ParseState& s) -> Target { return &s.config.crds.poll_interval; },
          .min = 1},
 
+    // The Node condition (issue 13 item 4).
+    Flag{.name = "node-condition", .group = FlagGroup::kubernetes, .format = Format::boolean,
+         .help = "write the condition NmidReady (True once ready, False with the reason) to "
+                 "this node's status, for a taint that node-readiness-controller removes; needs "
+                 "patch on nodes/status (deploy/optional/node-condition.yaml)",
+         .target = [](ParseState& s) -> Target { return &s.config.node_condition; }},
+
     // Listener and process.
     Flag{.name = "debug-address", .group = FlagGroup::listener, .format = Format::endpoint,
          .value_name = "IP:PORT",

@@ -2,8 +2,8 @@
 
 #include <array>
 #include <cstdio>
-#include <ctime>
 
+#include "nmid/core/time_format.hpp"
 #include "nmid/identity/resolver.hpp"
 
 namespace nmid::explain::detail {
@@ -55,15 +55,7 @@ std::string identity_text(const AzureIdentity& id) {
 }
 
 std::string rfc3339(WallTime t) {
-    if (t == WallTime{}) {
-        return "never";
-    }
-    const std::time_t secs = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    std::array<char, 32> buf{};
-    std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf.data();
+    return t == WallTime{} ? std::string{"never"} : format_rfc3339(t);
 }
 
 std::string time_text(WallTime t, WallTime now) {

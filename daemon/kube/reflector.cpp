@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "nmid/core/cancelled.hpp"
 #include "nmid/core/hex.hpp"
 
 namespace nmid::kube {
@@ -29,11 +30,6 @@ std::string one_line(std::string s) {
         }
     }
     return s;
-}
-
-asio::awaitable<bool> cancelled() {
-    const auto state = co_await asio::this_coro::cancellation_state;
-    co_return state.cancelled() != asio::cancellation_type::none;
 }
 
 // `collection` plus `&` or `?` for the next parameter.

@@ -80,6 +80,18 @@ public:
         co_return co_await send(req, deadline);
     }
 
+    asio::awaitable<Result<Response>> patch(std::string target, std::string body,
+                                            std::string content_type,
+                                            SteadyTime deadline) override {
+        Result<net::ClientRequest> req = requests_.make(target);
+        if (req) {
+            req->method = "PATCH";
+            req->headers.emplace_back("Content-Type", std::move(content_type));
+            req->body = std::move(body);
+        }
+        co_return co_await send(req, deadline);
+    }
+
 private:
     // `req` is the caller's, alive until this completes (the caller awaits at once).
     asio::awaitable<Result<Response>> send(const Result<net::ClientRequest>& req,

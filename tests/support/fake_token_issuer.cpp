@@ -3,22 +3,15 @@
 #include <ctime>
 #include <regex>
 
+#include "support/kube_status.hpp"
+
 namespace nmid::test {
 namespace {
 
 using Json = nlohmann::json;
 
-FakeResponse status(int code, std::string reason, std::string message) {
-    return FakeResponse{.status = code,
-                        .headers = {{"Content-Type", "application/json"}},
-                        .body = Json{
-                            {"kind", "Status"},
-                            {"apiVersion", "v1"},
-                            {"status", "Failure"},
-                            {"message", message},
-                            {"reason", reason},
-                            {"code",
-                             code}}.dump()};
+FakeResponse status(int code, const std::string& reason, const std::string& message) {
+    return kube_status(code, reason, message);
 }
 
 std::string rfc3339(std::int64_t unix) {

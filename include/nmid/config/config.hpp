@@ -25,6 +25,7 @@ struct Config {
     std::string kubeconfig;         ///< --kubeconfig (else KUBECONFIG, else in-cluster)
     std::string aad_ca_file;        ///< --aad-ca-file: trusted for AAD on top of the system CAs
     std::string custom_user_agent;  ///< --custom-user-agent (app appends it to the upstream UA)
+    bool node_condition = false;    ///< --node-condition: write the Node condition NmidReady
     int klog_verbosity = 0;         ///< -v / --v
     int io_threads = 1;             ///< --io-threads (1..64)
     Millis shutdown_grace{5000};    ///< --shutdown-grace
@@ -83,7 +84,8 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view name
 /// nmid's version ("0.1.0"), from the CMake project version.
 [[nodiscard]] std::string_view version() noexcept;
 
-/// "IP:PORT" or "[IPv6]:PORT" with a literal address (no host name) and a port (0: the OS picks one), as
+/// "IP:PORT" or "[IPv6]:PORT" with a literal address (no host name) and a port (0: the OS picks
+/// one), as
 /// --debug-address takes it. Sets `host` (without brackets) and `port`; false otherwise.
 [[nodiscard]] bool split_endpoint(std::string_view text, std::string& host, std::uint16_t& port);
 

@@ -59,6 +59,13 @@ public:
     virtual boost::asio::awaitable<Result<Response>> post(std::string target, std::string body,
                                                           SteadyTime deadline) = 0;
 
+    /// PATCH `body` with `content_type` (`application/strategic-merge-patch+json`, ...) to
+    /// `target`, finished by `deadline` (the node condition: `/api/v1/nodes/<node>/status`).
+    /// Never retried here. Errors as get().
+    virtual boost::asio::awaitable<Result<Response>> patch(std::string target, std::string body,
+                                                           std::string content_type,
+                                                           SteadyTime deadline) = 0;
+
     /// GET `target` as a watch (`watch=1` in the query): calls `on_line` for each line of the
     /// chunked body as it arrives, until the server ends the stream, `on_line` returns false,
     /// or `deadline` passes (then `StreamEnd::deadline`, not an error). A stream cut by the

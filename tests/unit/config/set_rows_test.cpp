@@ -54,6 +54,9 @@ std::vector<SetRow> set_rows() {
         {"MICNamespace",
          {"--MICNamespace=kube-system"},
          [](const Config& c) { EXPECT_EQ(c.identity.mic_namespace, "kube-system"); }},
+        {"node-condition",
+         {"--node-condition"},
+         [](const Config& c) { EXPECT_TRUE(c.node_condition); }},
         {"debug-address",
          {"--debug-address=127.0.0.1:9999"},
          [](const Config& c) { EXPECT_EQ(c.admin.debug_address, "127.0.0.1:9999"); }},
@@ -310,9 +313,8 @@ TEST(ConfigParse, EveryEffectiveFlagHasASetRow) {
 
 TEST(ConfigParse, TheDebugListenerIsOnLoopbackByDefaultAndTakesOnlyLiteralEndpoints) {
     EXPECT_EQ(parse_args({}).config.admin.debug_address, "127.0.0.1:8086");
-    for (const std::string bad :
-         {"localhost:8086", "127.0.0.1", "127.0.0.1:65536", "::1:8086",
-          "[127.0.0.1]:8086", "[::1:8086", "127.0.0.1:80x", ":8086"}) {
+    for (const std::string bad : {"localhost:8086", "127.0.0.1", "127.0.0.1:65536", "::1:8086",
+                                  "[127.0.0.1]:8086", "[::1:8086", "127.0.0.1:80x", ":8086"}) {
         SCOPED_TRACE(bad);
         const auto r = parse_args({"--debug-address=" + bad});
         EXPECT_EQ(r.action, Action::error);

@@ -137,6 +137,10 @@ public:
         bodies.push_back(std::move(body));
         co_return reply;
     }
+    asio::awaitable<Result<kube::Response>> patch(std::string, std::string, std::string,
+                                                  SteadyTime) override {
+        co_return Errc::io_error;
+    }
     asio::awaitable<Result<kube::WatchResult>> watch(std::string, SteadyTime,
                                                      kube::LineHandler) override {
         co_return Errc::io_error;
