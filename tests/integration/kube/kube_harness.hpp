@@ -39,6 +39,7 @@
 #include "support/fake_api_server.hpp"
 #include "support/fake_federated_aad.hpp"
 #include "support/fake_kubelet.hpp"
+#include "support/fake_node_status.hpp"
 #include "support/fake_token_issuer.hpp"
 #include "support/http_get.hpp"
 #include "support/process.hpp"
@@ -155,18 +156,20 @@ public:
         write_token(kInitialToken);
         fakes_.run([&] {
             issuer_ = std::make_unique<FakeTokenIssuer>(unix_now);
-            FakeApiServerOptions options = with_service_accounts();
+            FakeApiServerOptions options = with_nodes(with_service_accounts());
             options.token = kInitialToken;
             // Non-numeric resourceVersions catch a client that parses or compares them.
             options.resource_version_prefix = "rv-";
             const FakeTlsOptions tls{.cert_pem = pki.server.cert_pem,
                                      .key_pem = pki.server.key_pem};
-            // The TokenRequest subresource is answered by the issuer, the rest by the fake.
+            // The TokenRequest subresource is answered by the issuer, nodes/status by the
+            // node status fake, the rest by the fake API server.
             api_ = std::make_unique<FakeApiServer>(options, [&](FakeHttpServer::Handler h) {
-                return std::make_unique<FakeHttpServer>(fakes_.ioc(), issuer_->wrap(std::move(h)),
-                                                        "127.0.0.1", tls);
+                return std::make_unique<FakeHttpServer>(
+                    fakes_.ioc(), issuer_->wrap(node_status_.wrap(std::move(h))), "127.0.0.1", tls);
             });
             issuer_->attach(*api_);
+            node_status_.attach(*api_);
             federated_ = std::make_unique<FakeFederatedAad>(fakes_.ioc(), unix_now, tls);
             federated_->trust_issuer(issuer_->issuer(), issuer_->public_pem());
             kubelet_ = std::make_unique<FakeKubelet>(fakes_.ioc(),
@@ -209,6 +212,8 @@ public:
     /// (it trusts the issuer's key).
     [[nodiscard]] FakeTokenIssuer& issuer() { return *issuer_; }
     [[nodiscard]] FakeFederatedAad& federated() { return *federated_; }
+    /// The Node status subresource (--node-condition).
+    [[nodiscard]] FakeNodeStatus& node_status() { return node_status_; }
     /// The fakes' io_context, for extra fakes a test makes (inside on_fakes only).
     [[nodiscard]] boost::asio::io_context& fakes_ioc() { return fakes_.ioc(); }
 
@@ -352,6 +357,7 @@ private:
 
     PemDir files_;
     FakeThread fakes_;
+    FakeNodeStatus node_status_;
     std::unique_ptr<FakeTokenIssuer> issuer_;
     std::unique_ptr<FakeApiServer> api_;
     std::unique_ptr<FakeKubelet> kubelet_;
