@@ -109,8 +109,10 @@ class Manifests(unittest.TestCase):
                 self.assertNotIn("nodes/proxy", rule.get("resources", []), path)
         paths = d.optional_files()
         self.assertEqual(sorted(os.path.basename(p) for p in paths),
-                         ["nodes-proxy-rbac.yaml", "workload-identity.yaml"])
-        objects = d.all_objects([p for p in paths if p.endswith("nodes-proxy-rbac.yaml")])
+                         ["node-condition.yaml", "nodes-proxy-rbac.yaml",
+                          "workload-identity.yaml"])
+        proxy_path = next(p for p in paths if p.endswith("nodes-proxy-rbac.yaml"))
+        objects = d.all_objects([proxy_path])
         self.assertEqual(sorted(o["kind"] for _, o in objects),
                          ["ClusterRole", "ClusterRoleBinding"])
         role = d.find(objects, "ClusterRole")
@@ -127,7 +129,7 @@ class Manifests(unittest.TestCase):
             "kind": "ServiceAccount", "name": account["metadata"]["name"],
             "namespace": account["metadata"]["namespace"]}])
         # The file says what it exposes and for which clusters.
-        with open(paths[0], encoding="utf-8") as f:
+        with open(proxy_path, encoding="utf-8") as f:
             text = f.read()
         for needle in ("1.33", "KEP-2862", "exec", "nodes/pods", "--pod-source=apiserver"):
             self.assertIn(needle, text)
