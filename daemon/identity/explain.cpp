@@ -59,7 +59,10 @@ Consideration exception_check(const AzurePodIdentityException& e, const PodInfo&
     }
     std::string why = "no podLabels entry matches the pod's labels (wants any of";
     for (const auto& [key, value] : e.pod_labels) {
-        why += " " + key + "=" + value;
+        why += ' ';
+        why += key;
+        why += '=';
+        why += value;
     }
     why += e.pod_labels.empty() ? " nothing)" : ")";
     return considered(ConsideredKind::exception, e.meta, false, std::move(why));

@@ -57,7 +57,7 @@ std::shared_ptr<CrdSnapshot> crds() {
     return s;
 }
 
-Report report_for(PodInfoPtr pod, IdentitySettings settings) {
+Report report_for(PodInfoPtr pod, const IdentitySettings& settings) {
     Report r;
     r.query.ip = "10.0.0.5";
     r.now = WallTime{} + 1'800'000'000s;

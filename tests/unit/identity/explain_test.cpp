@@ -63,16 +63,16 @@ TEST(ExplainTest, ManagedBoundPodListsEveryBindingOfItsNamespaceWithTheReason) {
     EXPECT_EQ(e.decision.identity, resolve(p, crds, TokenQuery{}, managed()).identity);
     EXPECT_EQ(lines(e),
               (std::vector<std::string>{
-                  "exception web/probes no: no podLabels entry matches the pod's labels (wants "
-                  "any of app=prober)",
-                  "binding web/blob matched: selector \"frontend\" matches: the pod may use "
-                  "AzureIdentity web/blob-writer",
-                  "binding web/dangling no: selector matches, but it names AzureIdentity "
-                  "\"gone\", which does not exist in namespace \"web\"",
-                  "binding web/db no: selector \"db\" is not the pod's aadpodidbinding label "
-                  "\"frontend\" (compared exactly)",
-                  "binding web/kv matched: selector \"frontend\" matches: the pod may use "
-                  "AzureIdentity web/kv-reader",
+                  "exception web/probes no: no podLabels entry matches the pod's labels (wants " +
+                      std::string{"any of app=prober)"},
+                  "binding web/blob matched: selector \"frontend\" matches: the pod may use " +
+                      std::string{"AzureIdentity web/blob-writer"},
+                  "binding web/dangling no: selector matches, but it names AzureIdentity " +
+                      std::string{"\"gone\", which does not exist in namespace \"web\""},
+                  "binding web/db no: selector \"db\" is not the pod's aadpodidbinding label " +
+                      std::string{"\"frontend\" (compared exactly)"},
+                  "binding web/kv matched: selector \"frontend\" matches: the pod may use " +
+                      std::string{"AzureIdentity web/kv-reader"},
               }));
     ASSERT_EQ(e.usable.size(), 2U);
     EXPECT_EQ(e.usable[0]->meta.name, "blob-writer");
@@ -154,14 +154,14 @@ TEST(ExplainTest, StandardModeChecksMicAndEveryAssignmentOfThePod) {
     EXPECT_EQ(e.decision.identity->meta.name, "id-a");
     EXPECT_EQ(lines(e),
               (std::vector<std::string>{
-                  "mic /mic no: not MIC (MIC is a pod in namespace \"default\" whose controller "
-                  "is an apps/v1 ReplicaSet named mic-*)",
-                  "assignment default/api-apps-id-a matched: AzureIdentity apps/id-a in state "
-                  "Assigned: the pod may use it",
-                  "assignment default/api-apps-id-b no: AzureIdentity apps/id-b in state "
-                  "Created: MIC has not finished assigning it to the node",
-                  "assignment default/api-apps-id-x no: assigns AzureIdentity team-x/id-x from "
-                  "another namespace, refused by its namespaced Behavior",
+                  "mic /mic no: not MIC (MIC is a pod in namespace \"default\" whose controller " +
+                      std::string{"is an apps/v1 ReplicaSet named mic-*)"},
+                  "assignment default/api-apps-id-a matched: AzureIdentity apps/id-a in state " +
+                      std::string{"Assigned: the pod may use it"},
+                  "assignment default/api-apps-id-b no: AzureIdentity apps/id-b in state " +
+                      std::string{"Created: MIC has not finished assigning it to the node"},
+                  "assignment default/api-apps-id-x no: assigns AzureIdentity team-x/id-x from " +
+                      std::string{"another namespace, refused by its namespaced Behavior"},
               }));
     ASSERT_EQ(e.usable.size(), 1U);
     EXPECT_EQ(e.usable[0], e.decision.identity);
