@@ -10,7 +10,7 @@
 #   --version V              default: git describe --tags --dirty, else the CMake project version
 # Environment: NMID_JOBS (parallel compiles in the build, default all cores),
 #   NMID_IMAGE_NETWORK (default host: the build's RUN steps share the host's network, so the
-#   engine sets up no network or iptables rules of its own).
+#   engine sets up no network or iptables rules of its own), NMID_IMAGE_ISOLATION (podman).
 # Locally made bases (no registry needed): scripts/make-debian-base.sh, then
 #   scripts/build-image.sh --base-image localhost/debian:12 --runtime-image localhost/debian:12-slim
 set -euo pipefail
@@ -65,6 +65,9 @@ args=(--build-arg "NMID_VERSION=$version" --build-arg "NMID_COMMIT=$commit"
 if [ "$engine" = podman ]; then
     # Build from the base images held locally when there are any (a made base has no registry).
     args+=(--pull=missing)
+    # NMID_IMAGE_ISOLATION=chroot: RUN steps without an OCI runtime (crun refuses hybrid
+    # cgroups on some VMs; the README's measured build needed it).
+    [ -n "${NMID_IMAGE_ISOLATION:-}" ] && args+=(--isolation "$NMID_IMAGE_ISOLATION")
 fi
 
 echo "build-image: $engine, $tag, version $version, commit $commit, date $date"
