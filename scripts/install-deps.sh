@@ -1,7 +1,28 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages nmid needs to build, test and benchmark. Idempotent: when
 # everything is present it does nothing (no apt-get update).
+# Usage: scripts/install-deps.sh [--build-only]
+#   --build-only: only what building the nmid binary needs (compiler, cmake, the -dev
+#   libraries); nothing for tests, benchmarks or tools (the Dockerfile's build stage).
 set -euo pipefail
+
+build_only=false
+case "${1:-}" in
+    "") ;;
+    --build-only) build_only=true ;;
+    *)
+        echo "usage: $0 [--build-only]" >&2
+        exit 2
+        ;;
+esac
+# What `cmake --build <dir> --target nmid` needs: Boost is used header-only (Asio, Beast), so
+# libboost1.81-dev rather than -all-dev; the -dev packages pull their own dependencies
+# (prometheus-cpp-dev: civetweb, zlib, curl; libspdlog-dev: libfmt-dev).
+build_packages=(
+    g++ make cmake
+    libboost1.81-dev libssl-dev libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev
+    prometheus-cpp-dev
+)
 
 # libclang-rt-14-dev: clang's ASan/UBSan and libFuzzer runtimes (the ASan build and the fuzz
 # targets; Debian 12's clang only recommends it).
@@ -26,6 +47,9 @@ if ! command -v node >/dev/null 2>&1; then
 fi
 if ! command -v npm >/dev/null 2>&1; then
     packages+=(npm)
+fi
+if [ "$build_only" = true ]; then
+    packages=("${build_packages[@]}")
 fi
 
 missing=()
@@ -60,6 +84,9 @@ if [ ${#missing[@]} -ne 0 ]; then
         rm -f "$policy_guard"
         trap - EXIT
     fi
+fi
+if [ "$build_only" = true ]; then
+    exit 0
 fi
 
 # cel-python for the workload identity policy's test, pinned with hashes, in a venv of Debian's

@@ -6,7 +6,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 
 echo "== build (RelWithDebInfo)"
-"$root/scripts/build.sh" "$root/build"
+# Warnings are errors here (NMID_WERROR), in both builds; a plain cmake build only warns.
+"$root/scripts/build.sh" "$root/build" -DNMID_WERROR=ON
 echo "== tests (RelWithDebInfo)"
 ctest --test-dir "$root/build" --output-on-failure -j2
 
@@ -19,7 +20,7 @@ run-clang-tidy -p "$root/build" -quiet -j"$(nproc)" 'daemon/|iptables/|tests/|be
 echo "== build (ASan+UBSan, clang, fuzz targets)"
 CC=clang CXX=clang++ "$root/scripts/build.sh" "$root/build-asan" \
     -DCMAKE_CXX_COMPILER=clang++ -DNMID_SANITIZE="address;undefined" -DNMID_BUILD_BENCH=OFF \
-    -DCMAKE_BUILD_TYPE=Debug -DNMID_FUZZ=ON
+    -DCMAKE_BUILD_TYPE=Debug -DNMID_FUZZ=ON -DNMID_WERROR=ON
 echo "== tests (ASan+UBSan, fuzz targets)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$root/build-asan" --output-on-failure -j2

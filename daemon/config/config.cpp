@@ -258,11 +258,30 @@ std::string_view version() noexcept {
     return NMID_VERSION;
 }
 
-std::string version_text() {
+std::string_view commit() noexcept {
+    return NMID_GIT_COMMIT;
+}
+
+std::string_view build_date() noexcept {
+    return NMID_BUILD_DATE;
+}
+
+std::string version_text(std::string_view version, std::string_view commit,
+                         std::string_view date) {
     // NMI prints "MIC Version: %s - NMI Version: %s - Commit: %s - Date: %s"; tools that
     // scrape it keep working.
-    return "MIC Version: n/a - NMI Version: nmid " + std::string(version()) +
-           " - Commit: " NMID_GIT_COMMIT " - Date: " NMID_BUILD_DATE;
+    const auto or_unknown = [](std::string_view v) { return v.empty() ? "unknown" : v; };
+    std::string text = "MIC Version: n/a - NMI Version: nmid ";
+    text.append(or_unknown(version))
+        .append(" - Commit: ")
+        .append(or_unknown(commit))
+        .append(" - Date: ")
+        .append(or_unknown(date));
+    return text;
+}
+
+std::string version_text() {
+    return version_text(version(), commit(), build_date());
 }
 
 std::span<const FlagInfo> flags() {

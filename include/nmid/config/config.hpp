@@ -81,12 +81,21 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view name
 /// without a trailing newline.
 [[nodiscard]] std::string version_text();
 
-/// nmid's version ("0.1.0"), from the CMake project version.
+/// The same line for the given stamps; an empty one prints as "unknown".
+[[nodiscard]] std::string version_text(std::string_view version, std::string_view commit,
+                                       std::string_view date);
+
+/// nmid's version: CMake's NMID_VERSION, else `git describe`, else the project version ("0.1.0").
 [[nodiscard]] std::string_view version() noexcept;
 
+/// The commit nmid was built from (NMID_COMMIT, else git's HEAD), or "unknown".
+[[nodiscard]] std::string_view commit() noexcept;
+
+/// The build's date (NMID_BUILD_DATE, else the commit's date), or "unknown".
+[[nodiscard]] std::string_view build_date() noexcept;
+
 /// "IP:PORT" or "[IPv6]:PORT" with a literal address (no host name) and a port (0: the OS picks
-/// one), as
-/// --debug-address takes it. Sets `host` (without brackets) and `port`; false otherwise.
+/// one), as --debug-address takes it. Sets `host` (without brackets) and `port`; false otherwise.
 [[nodiscard]] bool split_endpoint(std::string_view text, std::string& host, std::uint16_t& port);
 
 /// Headings of `help_text()`, in the order printed.

@@ -198,6 +198,17 @@ TEST(ConfigVersion, IsNmiShapedAndNamesNmid) {
         << text;
     EXPECT_NE(text.find(" - Date: "), std::string::npos) << text;
     EXPECT_EQ(text.find('\n'), std::string::npos);  // main() prints it with puts()
+    EXPECT_EQ(text, version_text(version(), commit(), build_date()));
+    EXPECT_FALSE(commit().empty());
+    EXPECT_FALSE(build_date().empty());
+}
+
+TEST(ConfigVersion, PrintsTheStampsItIsGiven) {
+    EXPECT_EQ(version_text("0.2.0-3-gabc1234", "abc1234def", "2026-12-06T16:00:00Z"),
+              "MIC Version: n/a - NMI Version: nmid 0.2.0-3-gabc1234 - Commit: abc1234def"
+              " - Date: 2026-12-06T16:00:00Z");
+    EXPECT_EQ(version_text("0.1.0", "", ""),
+              "MIC Version: n/a - NMI Version: nmid 0.1.0 - Commit: unknown - Date: unknown");
 }
 
 }  // namespace
