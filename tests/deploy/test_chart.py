@@ -306,6 +306,17 @@ class Chart(unittest.TestCase):
             with self.subTest(setting=setting):
                 self.assertIn(message, self.helm.template_error("--set", web, "--set", setting))
 
+    def test_schema_rejects_wrong_types_and_accepts_unknown_keys(self):
+        for setting, where in (("operationMode=Managed", "/operationMode"),
+                               ("nmid.extraArgs=--io-threads=2", "/nmid/extraArgs"),
+                               ("nmi.loggingFormat=yaml", "/nmi/loggingFormat"),
+                               ("nmid.workloadIdentity.enabled=yes", "/nmid/workloadIdentity/enabled")):
+            with self.subTest(setting=setting):
+                self.assertIn(f"at '{where}'", self.helm.template_error("--set", setting))
+        # aad-pod-identity keys this chart never heard of still pass (values are a superset).
+        self.render("--set", "mic.someFutureKey=1", "--set", "nmi.someFutureKey=x",
+                    "--set", "somethingElse.entirely=true")
+
     def test_every_flag_it_can_render_is_an_nmid_flag(self):
         known = d.nmid_flag_names()
         sets = ["nmi.logVerbosity=2", "nmi.loggingFormat=json", "nmi.micNamespace=x",
