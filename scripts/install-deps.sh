@@ -104,3 +104,19 @@ if [ ! -f "$stamp" ] || [ "$requirements" -nt "$stamp" ]; then
         echo "install-deps: cel-python could not be installed; the policy test will skip" >&2
     fi
 fi
+
+# helm for the chart's tests (tests/deploy/test_chart.py) and scripts/render-deploy.sh: the
+# approved version, built with Go from the Go module proxy into .tools/bin (ignored by git).
+# Done once; without Go, or on a failure, the chart tests skip with a message.
+helm_version=v3.21.4
+go=$(command -v go || true)
+if [ -z "$go" ] && [ -x /usr/local/go/bin/go ]; then
+    go=/usr/local/go/bin/go
+fi
+if [ ! -x "$root/.tools/bin/helm" ]; then
+    if [ -z "$go" ]; then
+        echo "install-deps: Go is missing, so helm is not installed; the chart tests will skip" >&2
+    elif ! GOBIN="$root/.tools/bin" "$go" install "helm.sh/helm/v3/cmd/helm@$helm_version"; then
+        echo "install-deps: helm $helm_version could not be built; the chart tests will skip" >&2
+    fi
+fi
