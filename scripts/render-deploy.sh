@@ -54,3 +54,5 @@ render "$out/30-kube-system-exception.yaml" kube-system-exception.yaml
 render "$out/optional/nodes-proxy-rbac.yaml" nodes-proxy-rbac.yaml --set nmid.nodesProxy.enabled=true
 render "$out/optional/workload-identity.yaml" workload-identity.yaml \
     --set nmid.workloadIdentity.enabled=true
+render "$out/optional/node-condition.yaml" node-condition.yaml \
+    --set nmid.nodeCondition.enabled=true

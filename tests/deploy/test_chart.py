@@ -47,7 +47,8 @@ class Chart(unittest.TestCase):
 
     def test_lint_is_clean(self):
         for extra in ((), aad(), ("--set", "nmid.workloadIdentity.enabled=true",
-                                  "--set", "nmid.nodesProxy.enabled=true")):
+                                  "--set", "nmid.nodesProxy.enabled=true",
+                                  "--set", "nmid.nodeCondition.enabled=true")):
             out = self.helm.run("lint", "--strict", c.CHART, *extra).stdout
             self.assertIn("1 chart(s) linted, 0 chart(s) failed", out)
             self.assertNotRegex(out, r"\[(WARNING|ERROR)\]", out)
@@ -258,6 +259,20 @@ class Chart(unittest.TestCase):
         objs = self.render("--set", "nmid.nodesProxy.enabled=true")
         self.assertIn(("", "nodes/proxy", "get"), c.rules_of(objs, "nmid-kubelet-nodes-proxy"))
         self.assertNotIn(("", "nodes/proxy", "get"), c.rules_of(objs))
+        objs = self.render("--set", "nmid.nodeCondition.enabled=true",
+                           "--set", "nmid.debugAddress=[::1]:8086", namespace="identity")
+        self.assertEqual(c.args_of(objs)[-2:], ["--node-condition", "--debug-address=[::1]:8086"])
+        self.assertIn(("", "nodes/status", "patch"), c.rules_of(objs, "nmid-node-condition"))
+        self.assertNotIn(("", "nodes/status", "patch"), c.rules_of(objs))
+        policy = c.one(objs, "ValidatingAdmissionPolicy", "nmid-node-condition")
+        self.assertIn("'system:serviceaccount:identity:nmid'",
+                      policy["spec"]["matchConditions"][0]["expression"])
+        self.assertEqual(c.one(objs, "NodeReadinessRule", "nmid-ready")["spec"]["conditions"],
+                         [{"type": "NmidReady", "requiredStatus": "True"}])
+        without_rule = self.render("--set", "nmid.nodeCondition.enabled=true",
+                                   "--set", "nmid.nodeCondition.readinessRule=false")
+        self.assertFalse([o for o in without_rule if o["kind"] == "NodeReadinessRule"])
+        self.assertNotIn("--node-condition", c.args_of(self.render()))
         args = c.args_of(self.render("--set", "nmid.extraArgs={--pod-source=apiserver,--io-threads=2}"))
         self.assertEqual(args[-2:], ["--pod-source=apiserver", "--io-threads=2"])
 
@@ -324,7 +339,8 @@ class Chart(unittest.TestCase):
                 "nmi.retryAttemptsForAssigned=1", "nmi.findIdentityRetryIntervalInSeconds=1",
                 "nmi.blockInstanceMetadata=true", "nmi.allowNetworkPluginKubenet=true",
                 "nmi.setRetryAfterHeader=true", "nmi.enableConntrackDeletion=true",
-                "customUserAgent=x", "nmid.workloadIdentity.enabled=true"]
+                "customUserAgent=x", "nmid.workloadIdentity.enabled=true",
+                "nmid.nodeCondition.enabled=true", "nmid.debugAddress=127.0.0.1:9999"]
         rendered = set()
         for mode in ("standard", "managed"):
             args = c.args_of(self.render("--set", ",".join(sets + [f"operationMode={mode}"])))

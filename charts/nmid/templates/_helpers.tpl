@@ -97,6 +97,12 @@ app.kubernetes.io/name: {{ include "nmid.name" . }}
 {{- if .Values.nmid.workloadIdentity.enabled }}
 --workload-identity
 {{- end }}
+{{- if .Values.nmid.nodeCondition.enabled }}
+--node-condition
+{{- end }}
+{{- with .Values.nmid.debugAddress }}
+--debug-address={{ . }}
+{{- end }}
 {{- range .Values.nmid.extraArgs }}
 {{ . }}
 {{- end }}
