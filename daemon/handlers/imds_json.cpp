@@ -53,7 +53,10 @@ void render(Rendered& r, const TokenPtr& token, std::string_view resource) {
     append_field(r.head, "access_token", token->access_token, true);
     append_field(r.head, "refresh_token", token->refresh_token, false);
     r.head.append(",\"expires_in\":\"");
-    r.tail.assign("\"");
+    // clear() + push_back, not assign("\""): g++ 12 at -O3 reports the one-byte assign as
+    // an overlapping memcpy (-Wrestrict false positive, GCC bug 105651).
+    r.tail.clear();
+    r.tail.push_back('"');
     append_int_field(r.tail, "expires_on", token->expires_on);
     append_int_field(r.tail, "not_before", token->not_before);
     append_field(r.tail, "resource", resource, false);

@@ -98,7 +98,11 @@ std::string_view format_ip(const asio::ip::address& a, std::array<char, 64>& buf
             if (i != 0) {
                 *p++ = '.';
             }
-            p = std::to_chars(p, buf.data() + buf.size(), bytes[i]).ptr;
+            const auto written = std::to_chars(p, buf.data() + buf.size(), bytes[i]);
+            if (written.ec != std::errc{}) {
+                return {};  // cannot happen (15 characters at most); tells g++ 12 p stays inside
+            }
+            p = written.ptr;
         }
         return {buf.data(), static_cast<std::size_t>(p - buf.data())};
     }
