@@ -205,6 +205,21 @@ ParseResult parse(std::span<const std::string_view> args, const EnvLookup& env) 
         }
     }
 
+    // The debug listener shares no port with the others: with SO_REUSEPORT on both, one port
+    // would silently answer probes with /debug/explain's 404 (or the reverse).
+    if (error.empty()) {
+        std::string host;
+        std::uint16_t port = 0;
+        const AdminSettings& admin = state.config.admin;
+        if (split_endpoint(admin.debug_address, host, port) && port != 0 &&
+            (port == admin.probe_port || port == admin.prometheus_port ||
+             port == state.config.server.port)) {
+            fail("--debug-address " + admin.debug_address +
+                 " uses the port of the token listener, --http-probe-port or --prometheus-port; "
+                 "give it a port of its own (or an empty value to turn it off)");
+        }
+    }
+
     ParseResult result;
     if (state.help) {
         result.action = Action::help;
@@ -266,8 +281,7 @@ std::string_view build_date() noexcept {
     return NMID_BUILD_DATE;
 }
 
-std::string version_text(std::string_view version, std::string_view commit,
-                         std::string_view date) {
+std::string version_text(std::string_view version, std::string_view commit, std::string_view date) {
     // NMI prints "MIC Version: %s - NMI Version: %s - Commit: %s - Date: %s"; tools that
     // scrape it keep working.
     const auto or_unknown = [](std::string_view v) { return v.empty() ? "unknown" : v; };

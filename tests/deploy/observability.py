@@ -165,7 +165,8 @@ class LiveNmid:
             "--nmi-listen-address=127.0.0.1", f"--nmi-port={self.nmi_port}",
             "--metadata-ip=127.0.0.1", f"--metadata-port={imds_port}",
             f"--http-probe-port={self.probe_port}", f"--prometheus-port={self.metrics_port}",
-            "--manage-iptables=false", f"--pods-file={STANDALONE}/pods.json",
+            "--manage-iptables=false", "--debug-address=127.0.0.1:0",
+            f"--pods-file={STANDALONE}/pods.json",
             f"--crds-file={STANDALONE}/crds.yaml"])
         try:
             wait_until("nmid /readyz 200", lambda: get(self.probe_port, "/readyz")[0] == 200,

@@ -126,6 +126,7 @@ class Node:
                 f"--node={NODE_NAME}", f"--pods-file={w}/pods.json", f"--crds-file={w}/crds.yaml",
                 f"--nmi-port={NMI_PORT}", f"--nmi-listen-address={target}",
                 f"--http-probe-port={probe_port}", f"--prometheus-port={metrics_port}",
+                "--debug-address=127.0.0.1:0",
                 f"--iptables-backend={backend}", f"--ipt-update-interval-sec={interval}"]
         if target.startswith("127."):
             args.append("--set-route-localnet")

@@ -322,6 +322,23 @@ TEST(ConfigParse, TheDebugListenerIsOnLoopbackByDefaultAndTakesOnlyLiteralEndpoi
     }
 }
 
+TEST(ConfigParse, TheDebugListenerNeverSharesAPortWithTheOthers) {
+    for (const std::string other :
+         {"--http-probe-port=8086", "--prometheus-port=8086", "--nmi-port=8086"}) {
+        SCOPED_TRACE(other);
+        const auto r = parse_args({other});
+        EXPECT_EQ(r.action, Action::error);
+        EXPECT_NE(r.error.find("--debug-address 127.0.0.1:8086 uses the port of"),
+                  std::string::npos)
+            << r.error;
+        EXPECT_EQ(parse_args({other, "--debug-address=127.0.0.1:8087"}).action, Action::run);
+        EXPECT_EQ(parse_args({other, "--debug-address="}).action, Action::run);
+    }
+    // Port 0 (the OS picks) never collides.
+    EXPECT_EQ(parse_args({"--http-probe-port=0", "--debug-address=127.0.0.1:0"}).action,
+              Action::run);
+}
+
 TEST(ConfigParse, WorkloadIdentityIsOffByDefaultAndTakesTheWebhookVariables) {
     const Config defaults = parse_args({}).config;
     EXPECT_FALSE(defaults.workload.enabled);
