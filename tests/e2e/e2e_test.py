@@ -26,6 +26,7 @@ sys.path.insert(0, HERE)
 
 import fixture  # noqa: E402
 import nslib  # noqa: E402
+from observability_check import IptablesMetricsExported  # noqa: E402
 from fixture import KV_CLIENT_ID, NODE_CLIENT_ID, RESOURCE  # noqa: E402
 from nslib import NODE_IP, metric_sum, wait_until  # noqa: E402
 
@@ -120,7 +121,7 @@ class NodeTest(unittest.TestCase):
 
 # ---- checks 1, 4, 5: requests through the DNAT, for each backend and target ----------------
 
-class RequestsBase(NodeTest):
+class RequestsBase(IptablesMetricsExported, NodeTest):
     """Curl from the pods through nmid's own rules (one backend, one DNAT target)."""
 
     def setUp(self):
