@@ -36,6 +36,11 @@ public:
                                                                     nmid::SteadyTime) override {
         co_return nmid::Errc::io_error;
     }
+    boost::asio::awaitable<nmid::Result<nmid::kube::Response>> patch(std::string, std::string,
+                                                                     std::string,
+                                                                     nmid::SteadyTime) override {
+        co_return nmid::Errc::io_error;
+    }
     boost::asio::awaitable<nmid::Result<nmid::kube::WatchResult>> watch(
         std::string, nmid::SteadyTime, nmid::kube::LineHandler) override {
         co_return nmid::Errc::io_error;
