@@ -45,13 +45,10 @@ std::optional<WorkloadPart> workload_part(const handlers::WorkloadDependencies& 
     if (!workload::uses_workload_identity(pod)) {
         return std::nullopt;
     }
-    const std::string_view account_name = workload::service_account_of(pod);
-    const auto account = w.find_account(pod.namespace_name, account_name);
-    const workload::DecisionSettings settings{.default_tenant = w.default_tenant,
-                                              .projected = w.projected};
-    const auto d = workload::decide(pod, account.get(), identity::TokenQuery{}, settings);
+    const auto [account, d] = w.decide(pod, identity::TokenQuery{});
     WorkloadPart part;
-    part.service_account = pod.namespace_name + "/" + std::string{account_name};
+    part.service_account =
+        pod.namespace_name + "/" + std::string{workload::service_account_of(pod)};
     part.served = d.verdict == workload::Verdict::serve;
     if (part.served) {
         part.client_id = identity::redact(d.client_id);

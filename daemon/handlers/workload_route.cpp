@@ -93,6 +93,15 @@ std::optional<std::pair<std::string, std::string>> aad_error(std::string_view bo
 
 }  // namespace
 
+WorkloadDependencies::Verdict WorkloadDependencies::decide(
+    const PodInfo& pod, const identity::TokenQuery& query) const {
+    Verdict v;
+    v.account = find_account(pod.namespace_name, workload::service_account_of(pod));
+    v.decision = workload::decide(pod, v.account.get(), query,
+                                  {.default_tenant = default_tenant, .projected = projected});
+    return v;
+}
+
 bool NmiHandler::workload_pod(const Context& ctx) const {
     return deps_.workload != nullptr && workload::uses_workload_identity(*ctx.pod);
 }
@@ -100,12 +109,8 @@ bool NmiHandler::workload_pod(const Context& ctx) const {
 std::optional<HttpResponse> NmiHandler::workload_now(Context& ctx) {
     const WorkloadDependencies& wi = *deps_.workload;
     ctx.source = kSource;
-    const auto account =
-        wi.find_account(ctx.pod->namespace_name, workload::service_account_of(*ctx.pod));
     const identity::TokenQuery query = token_query(ctx.params);
-    const workload::Decision decision =
-        workload::decide(*ctx.pod, account.get(), query,
-                         {.default_tenant = wi.default_tenant, .projected = wi.projected});
+    const auto [account, decision] = wi.decide(*ctx.pod, query);
     if (decision.verdict != workload::Verdict::serve) {
         return token_failure(ctx, workload::errc_for(decision.denial),
                              workload::describe(decision.denial, *ctx.pod, account.get(), query));

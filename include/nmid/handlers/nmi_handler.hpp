@@ -12,6 +12,7 @@
 #include "nmid/identity/resolver.hpp"
 #include "nmid/model/pod.hpp"
 #include "nmid/token/token_cache.hpp"
+#include "nmid/workload/decision.hpp"
 #include "nmid/workload/service_accounts.hpp"
 
 namespace nmid {
@@ -41,6 +42,15 @@ struct WorkloadDependencies {
     std::string default_tenant;  ///< --workload-identity-tenant-id
     std::string authority;       ///< --workload-identity-authority-host, ending in '/'
     bool projected = false;      ///< --workload-identity-token-source=projected
+
+    /// The pod's ServiceAccount (find_account) and workload::decide() for `query` with these
+    /// settings: what the token route answers and /debug/explain shows. `decision`'s views
+    /// point into `account` (or these settings).
+    struct Verdict {
+        std::shared_ptr<const workload::ServiceAccountInfo> account;
+        workload::Decision decision;
+    };
+    [[nodiscard]] Verdict decide(const PodInfo& pod, const identity::TokenQuery& query) const;
 };
 
 /// What the pod-facing handler works with. References must outlive the handler.
