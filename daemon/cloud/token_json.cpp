@@ -263,6 +263,9 @@ std::optional<std::int64_t> rfc3339_to_unix(std::string_view text) {
     return parse_rfc3339(text);
 }
 
+/// Client ids are GUIDs (36 bytes); anything far longer is not echoed to pods.
+constexpr std::size_t kMaxClientIdBytes = 128;
+
 Result<Token> parse_token_response(std::string_view body, std::int64_t now_unix) {
     const Json doc = Json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (doc.is_discarded() || !doc.is_object()) {
@@ -300,6 +303,14 @@ Result<Token> parse_token_response(std::string_view body, std::int64_t now_unix)
         expires_in >= 0 ? expires_in : std::max<std::int64_t>(0, expires_on - now_unix);
     if (const Json* v = member(doc, "not_before")) {
         token.not_before = seconds_value(*v).value_or(0);
+    }
+    token.client_id = string_member(doc, "client_id");
+    if (token.client_id.size() > kMaxClientIdBytes) {
+        token.client_id.clear();  // not an identifier: the identity's own is used instead
+    }
+    if (const Json* v = member(doc, "ext_expires_in")) {
+        const std::int64_t ext = seconds_value(*v).value_or(-1);
+        token.ext_expires_on = ext >= 0 ? now_unix + ext : 0;
     }
     return token;
 }

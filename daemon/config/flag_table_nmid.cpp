@@ -113,6 +113,12 @@ const std::array kNmidFlags{
          .help = "overall deadline of one token fetch, retries included",
          .target = [](ParseState& s) -> Target { return &s.config.cache.fetch_deadline; },
          .min = 1},
+    Flag{.name = "bypass-cache-min-interval", .group = FlagGroup::cache_upstream,
+         .format = Format::duration, .value_name = "DURATION",
+         .help = "bypass_cache=true forces one upstream fetch per pod and token at most this "
+                 "often; inside it the cached token is served (0: every request forces)",
+         .target = [](ParseState& s) -> Target { return &s.config.cache.bypass_min_interval; },
+         .min = 0},
     Flag{.name = "token-cache-max-entries", .group = FlagGroup::cache_upstream,
          .format = Format::integer, .value_name = "N",
          .help = "cached tokens at most (identity and resource pairs)",

@@ -126,6 +126,10 @@ void TokenCache::Impl::finish(Entry& entry, Inflight& inflight, FetchResult resu
         result = make_error(Errc::upstream_bad_payload, "token already expired");
     }
     if (result) {
+        if (result->client_id.empty()) {
+            // IMDS 2023-07-01 answers name the identity; AAD and federated answers do not.
+            result->client_id = inflight.request.identity.client_id;
+        }
         // Delivered to this fetch's waiters even if it is already inside
         // min_remaining_lifetime (fresh from upstream); the cache itself will not serve it.
         auto token = std::make_shared<const Token>(std::move(*result));
@@ -135,9 +139,11 @@ void TokenCache::Impl::finish(Entry& entry, Inflight& inflight, FetchResult resu
         inflight.error = result.error();
         if (inflight.error.code != Errc::cancelled) {
             bump(stats_.fetch_errors);
+            const nanoseconds window = token_detail::negative_window(inflight.error, settings_);
             entry.last_error = inflight.error;
-            entry.retry_not_before =
-                clock_.steady_now() + token_detail::negative_window(inflight.error, settings_);
+            entry.retry_not_before = clock_.steady_now() + window;
+            // The callers are told to come back when the failure is no longer remembered.
+            inflight.error.retry_after = token_detail::retry_after_for(inflight.error, window);
         }
     }
     inflight.done.cancel();

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "nmid/token/bypass_policy.hpp"
 #include "nmid/token/token_cache.hpp"
 #include "token_key.hpp"
 #include "upstream_budget.hpp"
@@ -70,7 +71,7 @@ public:
     template <class Key>
     std::optional<CacheResult> try_get(const Key& key);
     boost::asio::awaitable<CacheResult> get_here(const TokenRequest& request,
-                                                 std::string_view requester);
+                                                 std::string_view requester, GetOptions options);
     boost::asio::awaitable<Result<UpstreamPermit>> acquire_here(std::shared_ptr<Impl> self,
                                                                 std::string_view requester,
                                                                 SteadyTime deadline);
@@ -117,6 +118,7 @@ private:
         Requester* owner = nullptr;             ///< who created the key
         std::list<Entry*>::iterator owner_pos;  ///< in owner->lru
         std::size_t bytes = 0;                  ///< as counted against max_bytes
+        token_detail::ForcedFetches forced;     ///< bypass_cache fetches in the last interval
     };
 
     /// One fetch (retries included) shared by every caller of one key. Waiters hold it by
@@ -206,6 +208,7 @@ private:
         std::atomic<std::uint64_t> refresh_ahead{0};
         std::atomic<std::uint64_t> misses{0};
         std::atomic<std::uint64_t> joined{0};
+        std::atomic<std::uint64_t> forced{0};
         std::atomic<std::uint64_t> negative_hits{0};
         std::atomic<std::uint64_t> fetch_errors{0};
         std::atomic<std::uint64_t> upstream_attempts{0};

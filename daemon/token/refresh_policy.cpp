@@ -35,6 +35,11 @@ nanoseconds backoff_ceiling(int attempt, nanoseconds base, nanoseconds cap) {
     return std::max(nanoseconds::zero(), std::min(ceiling, cap));
 }
 
+std::chrono::seconds retry_after_for(const FetchError& error, nanoseconds left) {
+    const auto whole = std::chrono::ceil<std::chrono::seconds>(std::max(left, nanoseconds{0}));
+    return std::max(error.retry_after, whole);
+}
+
 nanoseconds honoured_retry_after(const FetchError& error, const TokenCacheSettings& settings) {
     return std::min<nanoseconds>(error.retry_after, settings.max_retry_after);
 }

@@ -23,6 +23,13 @@ namespace nmid::token_detail {
 [[nodiscard]] std::chrono::nanoseconds honoured_retry_after(const FetchError& error,
                                                             const TokenCacheSettings& settings);
 
+/// The Retry-After a caller is given while `left` of a failure's negative window remains: the
+/// window rounded up to whole seconds, or the upstream's own when larger. A client that waits
+/// as told then finds the window over (SDKs retry 429/5xx only a few times: a shorter hint
+/// spends their retries inside the window).
+[[nodiscard]] std::chrono::seconds retry_after_for(const FetchError& error,
+                                                   std::chrono::nanoseconds left);
+
 /// How long a failure is answered from the negative cache: negative_ttl, or the honoured
 /// Retry-After when larger.
 [[nodiscard]] std::chrono::nanoseconds negative_window(const FetchError& error,

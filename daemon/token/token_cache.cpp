@@ -54,6 +54,8 @@ std::string_view to_string(CacheOutcome outcome) noexcept {
             return "negative";
         case CacheOutcome::error:
             return "error";
+        case CacheOutcome::forced:
+            return "forced";
     }
     return "error";
 }
@@ -105,9 +107,22 @@ std::optional<CacheResult> TokenCache::Impl::try_get(const Key& key) {
 }
 
 asio::awaitable<CacheResult> TokenCache::Impl::get_here(const TokenRequest& request,
-                                                        std::string_view requester) {
-    if (auto hit = try_get(request)) {
-        co_return std::move(*hit);
+                                                        std::string_view requester,
+                                                        GetOptions options) {
+    // bypass_cache: a cached key is fetched again when this requester has not forced it within
+    // the interval (and no failure is being remembered); otherwise this is a plain get().
+    bool forcing = false;
+    if (options.force_refresh && !stopped_) {
+        const auto found = entries_.find(request);
+        forcing = found != entries_.end() && found->second.token &&
+                  clock_.steady_now() >= found->second.retry_not_before &&
+                  token_detail::may_force(found->second.forced, requester, clock_.steady_now(),
+                                          settings_.bypass_min_interval);
+    }
+    if (!forcing) {
+        if (auto hit = try_get(request)) {
+            co_return std::move(*hit);
+        }
     }
     if (stopped_) {
         co_return failure(CacheOutcome::error, make_error(Errc::cancelled));
@@ -128,12 +143,20 @@ asio::awaitable<CacheResult> TokenCache::Impl::get_here(const TokenRequest& requ
         promote(*inflight);
     } else if (entry != nullptr && entry->last_used < entry->retry_not_before) {
         bump(stats_.negative_hits);
-        co_return failure(CacheOutcome::negative, entry->last_error);
+        FetchError remembered = entry->last_error;
+        remembered.retry_after = token_detail::retry_after_for(
+            remembered, entry->retry_not_before - clock_.steady_now());
+        co_return failure(CacheOutcome::negative, std::move(remembered));
     } else {
         Requester& who = requester_of(requester);
         if (over_pending(who)) {
             bump(stats_.refused_pending);
             forget_if_idle(who);
+            if (forcing) {
+                if (auto still_valid = try_get(request)) {
+                    co_return std::move(*still_valid);
+                }
+            }
             co_return failure(CacheOutcome::error,
                               make_error(Errc::pod_over_limit, "too many token fetches pending"));
         }
@@ -150,7 +173,13 @@ asio::awaitable<CacheResult> TokenCache::Impl::get_here(const TokenRequest& requ
             entry = *created;
             touch(*entry);
         }
-        bump(stats_.misses);
+        if (forcing) {
+            outcome = CacheOutcome::forced;
+            bump(stats_.forced);
+            token_detail::record_forced(entry->forced, requester, clock_.steady_now());
+        } else {
+            bump(stats_.misses);
+        }
         inflight = start_fetch(*entry, /*background=*/false, who);
     }
 
@@ -166,6 +195,12 @@ asio::awaitable<CacheResult> TokenCache::Impl::get_here(const TokenRequest& requ
     }
     if (inflight->token) {
         co_return CacheResult{.token = inflight->token, .outcome = outcome, .error = {}};
+    }
+    if (forcing) {
+        // The key is looked up again: it may have been evicted while the fetch ran.
+        if (auto still_valid = try_get(request)) {
+            co_return std::move(*still_valid);
+        }
     }
     co_return failure(CacheOutcome::error, inflight->error);
 }
@@ -268,6 +303,7 @@ TokenCacheStats TokenCache::Impl::stats() const {
                            .refresh_ahead = stats_.refresh_ahead.load(relaxed),
                            .misses = stats_.misses.load(relaxed),
                            .joined = stats_.joined.load(relaxed),
+                           .forced = stats_.forced.load(relaxed),
                            .negative_hits = stats_.negative_hits.load(relaxed),
                            .fetch_errors = stats_.fetch_errors.load(relaxed),
                            .upstream_attempts = stats_.upstream_attempts.load(relaxed),
@@ -306,15 +342,16 @@ std::optional<CacheResult> TokenCache::try_get(const TokenKey& key,
 }
 
 asio::awaitable<CacheResult> TokenCache::get(const TokenRequest& request,
-                                             std::string_view requester) {
+                                             std::string_view requester, GetOptions options) {
     std::shared_ptr<Impl> impl = impl_;
     const auto caller = co_await asio::this_coro::executor;
     if (caller == impl->executor()) {
-        co_return co_await impl->get_here(request, requester);
+        co_return co_await impl->get_here(request, requester, options);
     }
     // Resuming after asio::dispatch(executor) would continue on the caller's executor, not
     // the cache's; a child coroutine keeps every step of the lookup on the cache's executor.
-    co_return co_await asio::co_spawn(impl->executor(), impl->get_here(request, requester),
+    co_return co_await asio::co_spawn(impl->executor(),
+                                      impl->get_here(request, requester, options),
                                       asio::use_awaitable);
 }
 

@@ -16,7 +16,8 @@ namespace nmid::cloud {
 /// +00:00"` with optional ` AM`/` PM` as App Service sends, or RFC 3339); when absent or
 /// unparsable it is computed from `expires_in` + `now_unix`. `expires_in` and `not_before`
 /// are numbers or numeric strings (`expires_in` defaults to `expires_on - now_unix`,
-/// `not_before` to 0). Missing `token_type` is "Bearer".
+/// `not_before` to 0). Missing `token_type` is "Bearer". `client_id` (a string) is kept as
+/// sent; `ext_expires_in` (number or numeric string) becomes `ext_expires_on` = now + it.
 /// Errors: Errc::parse_error (not a JSON object, no access_token, no usable expiry).
 [[nodiscard]] Result<Token> parse_token_response(std::string_view body, std::int64_t now_unix);
 

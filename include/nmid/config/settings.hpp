@@ -82,6 +82,9 @@ struct TokenCacheSettings {
     /// --max-pending-fetches-per-pod: fetches one pod started (misses) and proxied calls,
     /// queued or running; over it a miss fails at once with Errc::pod_over_limit.
     std::size_t max_pending_fetches_per_pod = 32;
+    /// --bypass-cache-min-interval: one requester forces at most one upstream fetch per key
+    /// (identity, resource) per interval with `bypass_cache=true` (0: every request forces).
+    Seconds bypass_min_interval{300};
 };
 
 /// Pod index (module `pods`).

@@ -17,6 +17,12 @@ struct Token {
     std::int64_t expires_on = 0;  ///< Unix seconds
     std::int64_t not_before = 0;  ///< Unix seconds (0 when upstream sent none)
     std::int64_t expires_in = 0;  ///< lifetime in seconds as fetched (informational)
+    /// IMDS 2023-07-01's `client_id`: as the upstream sent it, else the identity's client id
+    /// (filled by the cache); "" when neither is known. Echoed to the pod after NMI's fields.
+    std::string client_id{};
+    /// Unix seconds when the upstream's extended lifetime ends (`ext_expires_in` at fetch time
+    /// plus the fetch time); 0 when the upstream sent no `ext_expires_in` (then none is sent).
+    std::int64_t ext_expires_on = 0;
 
     friend bool operator==(const Token&, const Token&) = default;
 };

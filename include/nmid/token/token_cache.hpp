@@ -28,9 +28,10 @@ enum class CacheOutcome {
     joined,         ///< no valid token: this caller joined a fetch already in flight
     negative,       ///< a recent upstream failure was returned without an upstream call
     error,          ///< the fetch this caller waited for failed (or the wait was cancelled)
+    forced,         ///< `bypass_cache=true`: this caller started an upstream fetch of a cached key
 };
 
-/// "hit", "refresh_ahead", "miss", "joined", "negative", "error".
+/// "hit", "refresh_ahead", "miss", "joined", "negative", "error", "forced".
 std::string_view to_string(CacheOutcome outcome) noexcept;
 
 struct CacheResult {
@@ -58,12 +59,23 @@ struct TokenKey {
     std::string_view resource;
 };
 
+/// Options of one TokenCache::get().
+struct GetOptions {
+    /// `bypass_cache=true` (issue 14): fetch from upstream even when a valid token is cached,
+    /// at most once per requester and key per settings.bypass_min_interval; inside it the
+    /// cached token is served as by a plain get(). A fetch already in flight for the key is
+    /// joined instead of starting another. When the forced fetch fails while a valid token is
+    /// cached, that token is served (the pod asked for a fresher token, not for an outage).
+    bool force_refresh = false;
+};
+
 /// Counters since construction.
 struct TokenCacheStats {
     std::uint64_t hits = 0;
     std::uint64_t refresh_ahead = 0;      ///< hits that started a background refresh
     std::uint64_t misses = 0;             ///< callers that started a fetch
     std::uint64_t joined = 0;             ///< callers that joined a fetch in flight
+    std::uint64_t forced = 0;             ///< callers that forced a fetch (bypass_cache)
     std::uint64_t negative_hits = 0;      ///< failures answered from the negative cache
     std::uint64_t fetch_errors = 0;       ///< fetches (retries included) that ended in failure
     std::uint64_t upstream_attempts = 0;  ///< calls to TokenSource::fetch
@@ -183,7 +195,8 @@ public:
     /// Waits are bounded by settings.fetch_deadline from the start of the fetch.
     /// `request` and `requester` must stay valid until the call completes.
     boost::asio::awaitable<CacheResult> get(const TokenRequest& request,
-                                            std::string_view requester = {});
+                                            std::string_view requester = {},
+                                            GetOptions options = {});
 
     /// One unit of the upstream budget for a request nmid forwards to IMDS for `requester`
     /// (proxied or passed through): admitted fairly with the fetches, counted in the

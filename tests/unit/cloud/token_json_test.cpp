@@ -19,6 +19,35 @@ struct TokenCase {
     std::int64_t not_before = 0;
 };
 
+struct Imds2023Case {
+    const char* name;
+    std::string body;
+    std::string client_id;
+    std::int64_t ext_expires_on;
+};
+
+TEST(ParseTokenResponse, Imds2023ClientIdAndExtendedLifetime) {
+    const std::string head = R"({"access_token":"tok","expires_on":"1714730400")";
+    const std::string long_id(129, 'c');
+    const Imds2023Case cases[] = {
+        {"both_strings", head + R"(,"client_id":"c-1","ext_expires_in":"86399"})", "c-1",
+         kNow + 86399},
+        {"ext_number", head + R"(,"ext_expires_in":3599})", "", kNow + 3599},
+        {"neither", head + "}", "", 0},
+        {"ext_junk_ignored", head + R"(,"ext_expires_in":"later"})", "", 0},
+        {"ext_negative_ignored", head + R"(,"ext_expires_in":-1})", "", 0},
+        {"client_id_not_a_string", head + R"(,"client_id":7})", "", 0},
+        {"client_id_over_128_bytes_dropped", head + R"(,"client_id":")" + long_id + "\"}", "", 0},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        auto token = parse_token_response(c.body, kNow);
+        ASSERT_TRUE(token);
+        EXPECT_EQ(token->client_id, c.client_id);
+        EXPECT_EQ(token->ext_expires_on, c.ext_expires_on);
+    }
+}
+
 TEST(ParseTokenResponse, ExpiryFormsAndFailures) {
     const TokenCase cases[] = {
         {"imds_all_strings",

@@ -32,8 +32,9 @@ inline TokenRequest make_request(std::string resource, std::string client_id = "
 }
 
 inline asio::awaitable<CacheResult> call_get(TokenCache& cache, TokenRequest request,
-                                             std::string requester = {}) {
-    co_return co_await cache.get(request, requester);
+                                             std::string requester = {},
+                                             GetOptions options = {}) {
+    co_return co_await cache.get(request, requester, options);
 }
 
 /// What the UpstreamAttempt observer saw (the request pointer does not outlive the call).
@@ -70,9 +71,9 @@ protected:
 
     /// Starts get() in its own coroutine; the result appears once it completes.
     PendingGet start_get(const TokenRequest& request, asio::cancellation_slot slot = {},
-                         std::string requester = {}) {
+                         std::string requester = {}, GetOptions options = {}) {
         auto out = std::make_shared<std::optional<CacheResult>>();
-        asio::co_spawn(ioc_, call_get(*cache_, request, std::move(requester)),
+        asio::co_spawn(ioc_, call_get(*cache_, request, std::move(requester), options),
                        asio::bind_cancellation_slot(
                            slot, [out](const std::exception_ptr& e, CacheResult result) {
                                if (e) {
