@@ -157,6 +157,7 @@ std::string stats_json(const EmulatorStats& stats) {
         {"faults_injected", stats.faults_injected},
         {"token_requests_by_client_id", std::move(by_client)},
         {"instance_requests", stats.instance_requests},
+        {"identity_info_requests", stats.identity_info_requests},
         {"rejected_requests", stats.rejected_requests},
         {"in_flight_token_requests", stats.in_flight_token_requests},
         {"max_concurrent_token_requests", stats.max_concurrent_token_requests},

@@ -23,6 +23,7 @@ namespace {
 
 constexpr std::string_view kTokenPath = "/metadata/identity/oauth2/token";
 constexpr std::string_view kInstancePath = "/metadata/instance";
+constexpr std::string_view kIdentityInfoPath = "/metadata/identity/info";
 constexpr std::string_view kJson = "application/json; charset=utf-8";
 constexpr std::string_view kMetadataMissing = "Required metadata header not specified";
 constexpr std::string_view kForwardedFor = "X-Forwarded-For header is not allowed";
@@ -120,6 +121,9 @@ asio::awaitable<HttpResponse> EmulatorHandler::handle(const HttpRequest& request
     if (path == kInstancePath ||
         (path.starts_with(kInstancePath) && path[kInstancePath.size()] == '/')) {
         co_return instance(request, path.substr(kInstancePath.size()), query);
+    }
+    if (path == kIdentityInfoPath) {
+        co_return identity_info(request);
     }
     if (path.starts_with("/_emulator/")) {
         co_return control(request, path);
@@ -314,6 +318,25 @@ void EmulatorHandler::stop() {
     }
 }
 
+// IMDS's `/metadata/identity/info`: the VM's tenant, as `{"tenantId": ...}`.
+HttpResponse EmulatorHandler::identity_info(const HttpRequest& request) {
+    if (request.method != "GET") {
+        {
+            std::lock_guard lock{mutex_};
+            ++rejected_requests_;
+        }
+        return method_not_allowed("GET");
+    }
+    if (request.headers->get("Metadata") != "true") {
+        return reject(400, "invalid_request", kMetadataMissing);
+    }
+    {
+        std::lock_guard lock{mutex_};
+        ++identity_info_requests_;
+    }
+    return json_response(200, R"({"tenantId":")" + std::string{kTenantId} + R"("})");
+}
+
 HttpResponse EmulatorHandler::instance(const HttpRequest& request, std::string_view path,
                                        std::string_view query) {
     if (request.method != "GET") {
@@ -439,6 +462,7 @@ void EmulatorHandler::reset() {
     token_requests_ = 0;
     faults_injected_ = 0;
     instance_requests_ = 0;
+    identity_info_requests_ = 0;
     rejected_requests_ = 0;
     max_in_flight_ = in_flight_;
     std::fill(by_identity_.begin(), by_identity_.end(), 0);
@@ -452,6 +476,7 @@ EmulatorStats EmulatorHandler::stats() const {
     stats.tokens_issued = tokens_issued_.load(std::memory_order_relaxed);
     stats.faults_injected = faults_injected_;
     stats.instance_requests = instance_requests_;
+    stats.identity_info_requests = identity_info_requests_;
     stats.rejected_requests = rejected_requests_;
     stats.in_flight_token_requests = in_flight_;
     stats.max_concurrent_token_requests = max_in_flight_;

@@ -53,7 +53,7 @@ Mapping mapping_for(Errc code, const HandlerSettings& settings, Endpoint endpoin
         case Errc::upstream_refused:
             return {403, "upstream_refused", false};
         case Errc::upstream_throttled:
-            return {429, "throttled", true};
+            return {429, "too_many_requests", true};
         // This pod is over its share (fetches, tokens or IMDS budget); other pods are not.
         case Errc::pod_over_limit:
             return {429, "too_many_requests", true};

@@ -36,13 +36,29 @@ void append_int_field(std::string& out, std::string_view key, std::int64_t value
     out.push_back('"');
 }
 
-// Everything of a token's body but `expires_in`, rendered once: the access token is ~1.5 KiB
+// IMDS 2023-07-01's fields, after NMI's: `client_id` when known, `ext_expires_in` (time left
+// of the extended lifetime, like expires_in) when the upstream sent one.
+void append_client_id(std::string& out, const Token& token) {
+    if (!token.client_id.empty()) {
+        append_field(out, "client_id", token.client_id, false);
+    }
+}
+
+void append_ext_and_close(std::string& out, const Token& token, std::int64_t now_unix) {
+    if (token.ext_expires_on > 0) {
+        append_int_field(out, "ext_expires_in",
+                         std::max<std::int64_t>(0, token.ext_expires_on - now_unix));
+    }
+    out.push_back('}');
+}
+
+// Everything of a token's body but `expires_in` and `ext_expires_in`, rendered once: the access token is ~1.5 KiB
 // and escaping it on every hit was the largest user-space cost of a cached answer.
 struct Rendered {
     TokenPtr token{};  // held, so the address cannot be reused by another token while cached
     std::string resource{};
     std::string head{};  // `{"access_token":"…","refresh_token":"…","expires_in":"`
-    std::string tail{};  // `","expires_on":"…",…,"token_type":"…"}`
+    std::string tail{};  // `","expires_on":"…",…,"token_type":"…","client_id":"…"`
 };
 
 void render(Rendered& r, const TokenPtr& token, std::string_view resource) {
@@ -61,7 +77,7 @@ void render(Rendered& r, const TokenPtr& token, std::string_view resource) {
     append_int_field(r.tail, "not_before", token->not_before);
     append_field(r.tail, "resource", resource, false);
     append_field(r.tail, "token_type", token->token_type, false);
-    r.tail.push_back('}');
+    append_client_id(r.tail, *token);
 }
 
 /// The memo slot of `token` for `resource`, rendered if it was not.
@@ -78,10 +94,11 @@ const Rendered& rendered(const TokenPtr& token, std::string_view resource) {
 }
 
 void append_rendered(std::string& out, const Rendered& slot, std::int64_t now_unix) {
-    out.reserve(out.size() + slot.head.size() + slot.tail.size() + 20);
+    out.reserve(out.size() + slot.head.size() + slot.tail.size() + 60);
     out.append(slot.head);
     append_int(out, std::max<std::int64_t>(0, slot.token->expires_on - now_unix));
     out.append(slot.tail);
+    append_ext_and_close(out, *slot.token, now_unix);
 }
 
 }  // namespace
@@ -93,7 +110,7 @@ void append_token_json(std::string& out, const TokenPtr& token, std::string_view
 
 std::string token_json(const TokenPtr& token, std::string_view resource, std::int64_t now_unix) {
     const Rendered& slot = rendered(token, resource);
-    std::string out = http::take_response_buffer(slot.head.size() + slot.tail.size() + 20);
+    std::string out = http::take_response_buffer(slot.head.size() + slot.tail.size() + 60);
     append_rendered(out, slot, now_unix);
     return out;
 }
@@ -109,7 +126,8 @@ void append_token_json(std::string& out, const Token& token, std::string_view re
     append_int_field(out, "not_before", token.not_before);
     append_field(out, "resource", resource, false);
     append_field(out, "token_type", token.token_type, false);
-    out.push_back('}');
+    append_client_id(out, token);
+    append_ext_and_close(out, token, now_unix);
 }
 
 std::string token_json(const Token& token, std::string_view resource, std::int64_t now_unix) {

@@ -16,6 +16,7 @@
 #include "nmid/crd/crd_store.hpp"
 #include "nmid/handlers/errors.hpp"
 #include "nmid/handlers/imds_json.hpp"
+#include "nmid/core/ascii.hpp"
 #include "nmid/http/router.hpp"
 #include "nmid/identity/resolver.hpp"
 #include "nmid/logging/logging.hpp"
@@ -39,14 +40,15 @@ HttpResponse json_ok(std::string body) {
 }
 
 TokenParams parse_token_params(std::string_view query, std::string& decoded) {
-    static constexpr std::array<std::string_view, 5> kNames = {
-        "resource", "client_id", "msi_res_id", "mi_res_id", "object_id"};
-    std::array<std::string_view, 5> values{};
+    static constexpr std::array<std::string_view, 6> kNames = {
+        "resource", "client_id", "msi_res_id", "mi_res_id", "object_id", "bypass_cache"};
+    std::array<std::string_view, 6> values{};
     http::query_param_views(query, kNames, values, decoded);
     return TokenParams{.resource = values[0],
                        .client_id = values[1],
                        .resource_id = values[2].empty() ? values[3] : values[2],
-                       .object_id = values[4]};
+                       .object_id = values[4],
+                       .bypass_cache = iequals(values[5], "true")};
 }
 
 Errc errc_for(identity::DenyReason reason) {
@@ -120,7 +122,8 @@ NmiHandler::NmiHandler(NmiDependencies deps, HandlerSettings handler_settings,
       id_(g_next_handler_id.fetch_add(1, std::memory_order_relaxed)),
       settings_(handler_settings),
       identity_settings_(std::move(identity_settings)),
-      upstream_(std::move(upstream_settings)) {}
+      upstream_(std::move(upstream_settings)),
+      known_tenant_(new_known_tenant()) {}
 
 // The answer's coroutine for the route; synchronous answers come as a finished one. Not a
 // coroutine itself, so handle() awaits once (a smaller frame, kept by asio's frame cache).
@@ -141,6 +144,8 @@ asio::awaitable<HttpResponse> NmiHandler::respond(const HttpRequest& request,
                 error_response(Errc::invalid_token_path, "Invalid request", settings_);
             return ready(std::move(response));
         }
+        case http::Route::identity_info:
+            return identity_info(request, ctx);
         case http::Route::identity:
             return identity_route(request, routed, ctx);
         case http::Route::host_token:
@@ -284,7 +289,9 @@ asio::awaitable<CacheResult> NmiHandler::fetch_token(const Prepared& prepared, C
     const TokenRequest request{.identity = prepared.key.identity,
                                .resource = std::string{ctx.resource}};
     const std::string requester = detail::requester_of(ctx);
-    CacheResult result = co_await deps_.cache.get(request, requester);
+    ctx.identity = prepared.redacted;
+    CacheResult result = co_await deps_.cache.get(
+        request, requester, GetOptions{.force_refresh = ctx.params.bypass_cache});
     ctx.cache = to_string(result.outcome);
     co_return result;
 }

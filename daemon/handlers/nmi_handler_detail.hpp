@@ -24,6 +24,7 @@ struct TokenParams {
     std::string_view client_id;
     std::string_view resource_id;  ///< msi_res_id, else mi_res_id
     std::string_view object_id;
+    bool bypass_cache = false;  ///< `bypass_cache=true` (any case): force a fresh fetch
 };
 
 /// Facts gathered while answering, written once into the audit line and the metrics. The
@@ -101,7 +102,8 @@ inline constexpr std::string_view kResourceTooLong = "parameter resource is long
 /// A 200 with a JSON body.
 [[nodiscard]] http::HttpResponse json_ok(std::string body);
 
-/// `resource`, `client_id`, `msi_res_id` (else `mi_res_id`) and `object_id` of a token query.
+/// `resource`, `client_id`, `msi_res_id` (else `mi_res_id`), `object_id` and `bypass_cache`
+/// of a token query.
 [[nodiscard]] TokenParams parse_token_params(std::string_view query, std::string& decoded);
 
 /// The error of a denial.

@@ -137,6 +137,9 @@ std::optional<HttpResponse> NmiHandler::token_now(const HttpRequest& request,
     if (auto refused = token_checks(request, query, ctx)) {
         return refused;
     }
+    if (ctx.params.bypass_cache) {
+        return std::nullopt;  // a forced fetch is the cache's full path
+    }
     const std::optional<Result<PodInfoPtr>> found = deps_.pods.try_find_fresh(request.peer);
     if (!found) {
         return std::nullopt;
@@ -196,8 +199,12 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std:
     if (auto refused = refusal(ctx)) {
         co_return std::move(*refused);
     }
-    // A hit is answered without suspending; only the cache's full path is a coroutine.
-    std::optional<CacheResult> result = cached_token(prepared, ctx);
+    // A hit is answered without suspending; only the cache's full path is a coroutine (and
+    // bypass_cache=true, which the cache may answer with a forced fetch).
+    std::optional<CacheResult> result;
+    if (!ctx.params.bypass_cache) {
+        result = cached_token(prepared, ctx);
+    }
     if (!result) {
         result = co_await fetch_token(prepared, ctx);
     }
@@ -212,10 +219,14 @@ asio::awaitable<HttpResponse> NmiHandler::token(const HttpRequest& request, std:
     for (const std::string& tenant : identity.auxiliary_tenant_ids) {
         TokenRequest aux{.identity = prepared.key.identity, .resource = std::string{ctx.resource}};
         aux.identity.tenant_id = tenant;
-        std::optional<CacheResult> aux_result = deps_.cache.try_get(aux);
+        std::optional<CacheResult> aux_result;
+        if (!ctx.params.bypass_cache) {
+            aux_result = deps_.cache.try_get(aux);
+        }
         if (!aux_result) {
             const std::string requester = detail::requester_of(ctx);
-            aux_result = co_await deps_.cache.get(aux, requester);
+            aux_result = co_await deps_.cache.get(
+                aux, requester, GetOptions{.force_refresh = ctx.params.bypass_cache});
         }
         if (!aux_result->token) {
             co_return token_failure(ctx, aux_result->error.code,

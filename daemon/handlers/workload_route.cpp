@@ -127,6 +127,9 @@ std::optional<HttpResponse> NmiHandler::workload_now(Context& ctx) {
         memo.store(id_, account, std::move(key));
     }
     ctx.identity = ctx.workload_key->redacted;
+    if (ctx.params.bypass_cache) {
+        return std::nullopt;  // a forced fetch is the cache's full path
+    }
     std::optional<CacheResult> result =
         wi.cache.try_get(TokenKey{ctx.workload_key->key, ctx.resource});
     if (!result) {
@@ -143,7 +146,8 @@ asio::awaitable<HttpResponse> NmiHandler::workload_token(Context& ctx) {
     const TokenRequest request{.identity = ctx.workload_key->key.identity,
                                .resource = std::string{ctx.resource}};
     const std::string requester = detail::requester_of(ctx);
-    const CacheResult result = co_await deps_.workload->cache.get(request, requester);
+    const CacheResult result = co_await deps_.workload->cache.get(
+        request, requester, GetOptions{.force_refresh = ctx.params.bypass_cache});
     ctx.cache = to_string(result.outcome);
     co_return workload_answer(result, ctx);
 }

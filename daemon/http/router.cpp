@@ -19,6 +19,7 @@ namespace {
 
 constexpr std::string_view kTokenPath = "/metadata/identity/oauth2/token";
 constexpr std::string_view kIdentity = "/metadata/identity";
+constexpr std::string_view kIdentityInfo = "/metadata/identity/info";
 constexpr std::string_view kHostToken = "/host/token";
 constexpr std::string_view kInstance = "/metadata/instance";
 constexpr std::string_view kVersions = "/metadata/versions";
@@ -98,6 +99,8 @@ std::string_view to_string(Route route) noexcept {
             return "token";
         case Route::invalid_token_path:
             return "invalid_token_path";
+        case Route::identity_info:
+            return "identity_info";
         case Route::identity:
             return "identity";
         case Route::host_token:
@@ -141,6 +144,8 @@ RoutedTarget route(std::string_view target) {
         out.route = !c.has_fragment() && is_nmi_token_spelling(c.raw_path())
                         ? Route::token
                         : Route::invalid_token_path;
+    } else if (folded_equals(path, kIdentityInfo)) {
+        out.route = Route::identity_info;
     } else if (is_under(path, kIdentity)) {
         out.route = Route::identity;
     } else if (istarts_with(path, kHostToken)) {

@@ -64,6 +64,7 @@ struct EmulatorStats {
     std::uint64_t tokens_issued = 0;    ///< token bodies answered
     std::uint64_t faults_injected = 0;  ///< token requests that consumed a non-normal fault
     std::uint64_t instance_requests = 0;
+    std::uint64_t identity_info_requests = 0;  ///< `/metadata/identity/info` answered
     std::uint64_t rejected_requests = 0;  ///< answered 400/404/405 by the contract checks
     std::size_t in_flight_token_requests = 0;
     std::size_t max_concurrent_token_requests = 0;  ///< high-water mark (waits count)
@@ -113,6 +114,7 @@ private:
 
     boost::asio::awaitable<http::HttpResponse> token(const http::HttpRequest& request,
                                                      std::string_view query);
+    http::HttpResponse identity_info(const http::HttpRequest& request);
     http::HttpResponse instance(const http::HttpRequest& request, std::string_view path,
                                 std::string_view query);
     http::HttpResponse control(const http::HttpRequest& request, std::string_view path);
@@ -137,6 +139,7 @@ private:
     std::uint64_t token_requests_ = 0;
     std::uint64_t faults_injected_ = 0;
     std::uint64_t instance_requests_ = 0;
+    std::uint64_t identity_info_requests_ = 0;
     std::uint64_t rejected_requests_ = 0;
     std::uint64_t jti_ = 0;
     std::size_t in_flight_ = 0;

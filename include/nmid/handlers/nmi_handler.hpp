@@ -85,6 +85,7 @@ public:
     struct Context;      ///< per-request facts for the audit line (nmi_handler_detail.hpp)
     struct Prepared;     ///< a resolved (pod, query, CRD snapshot) and its cache key
     struct WorkloadKey;  ///< a workload identity's cache key (workload_route.cpp)
+    struct TenantAnswer;  ///< the VM's tenant from IMDS, or a failure (identity_info_route.cpp)
 
 private:
     struct Resolved;
@@ -138,6 +139,11 @@ private:
     boost::asio::awaitable<http::HttpResponse> identity_route(const http::HttpRequest& request,
                                                               const http::RoutedTarget& routed,
                                                               Context& ctx);
+    /// `/metadata/identity/info` (identity_info_route.cpp): the bound identity's tenant.
+    boost::asio::awaitable<http::HttpResponse> identity_info(const http::HttpRequest& request,
+                                                             Context& ctx);
+    /// The VM's tenant: IMDS's own `/metadata/identity/info`, asked once (known_tenant_).
+    boost::asio::awaitable<TenantAnswer> imds_tenant(Context& ctx);
     /// An allowlisted IMDS path: blocked (instance metadata with the flag), 405 for a method
     /// the path does not take, else proxied.
     boost::asio::awaitable<http::HttpResponse> imds_route(const http::HttpRequest& request,
@@ -156,6 +162,9 @@ private:
     HandlerSettings settings_;
     IdentitySettings identity_settings_;
     UpstreamSettings upstream_;
+    struct KnownTenant;
+    static std::shared_ptr<KnownTenant> new_known_tenant();
+    std::shared_ptr<KnownTenant> known_tenant_;  ///< identity_info_route.cpp
 };
 
 }  // namespace nmid::handlers

@@ -14,6 +14,7 @@ enum class Route {
     malformed,           ///< the target cannot be read (CanonicalTarget::malformed): 400
     token,               ///< `/metadata/identity/oauth2/token` spelled as NMI's route matched it
     invalid_token_path,  ///< the token path in any other spelling: 400, as NMI
+    identity_info,       ///< `/metadata/identity/info` (any case): the pod's tenant (issue 14)
     identity,            ///< anything else under `/metadata/identity`: nmid's own 404
     host_token,          ///< `/host/token...`
     instance,            ///< `/metadata/instance[/...]`: the handler blocks or proxies
@@ -21,8 +22,8 @@ enum class Route {
     forbidden,           ///< any other path: nmid's own 403, never proxied
 };
 
-/// "malformed", "token", "invalid_token_path", "identity", "host_token", "instance", "proxy",
-/// "forbidden".
+/// "malformed", "token", "invalid_token_path", "identity_info", "identity", "host_token",
+/// "instance", "proxy", "forbidden".
 [[nodiscard]] std::string_view to_string(Route route) noexcept;
 
 /// The IMDS paths the proxy forwards (they carry no credentials).

@@ -72,6 +72,30 @@ TEST(TokenJson, NmiFieldOrderAllStringsAndTimeLeftAtServing) {
     EXPECT_FALSE(nlohmann::json::parse(token_json(t, "a\"b", 0), nullptr, false).is_discarded());
 }
 
+TEST(TokenJson, Imds2023FieldsFollowNmiFieldsAndExtExpiresInCountsDown) {
+    Token t;
+    t.access_token = "abc";
+    t.expires_on = 1'700'003'600;
+    t.not_before = 1'700'000'000;
+    t.client_id = "7d2c1f0e-0000-4000-8000-000000000001";
+    t.ext_expires_on = 1'700'007'200;
+    const std::string body = token_json(t, "https://vault.azure.net", 1'700'001'000);
+    EXPECT_EQ(body, R"({"access_token":"abc","refresh_token":"","expires_in":"2600",)"
+                    R"("expires_on":"1700003600","not_before":"1700000000",)"
+                    R"("resource":"https://vault.azure.net","token_type":"Bearer",)"
+                    R"("client_id":"7d2c1f0e-0000-4000-8000-000000000001",)"
+                    R"("ext_expires_in":"6200"})");
+    EXPECT_NE(token_json(t, "r", 1'800'000'000).find(R"("ext_expires_in":"0"})"),
+              std::string::npos);
+    // Only what is known is sent: no ext_expires_in without the upstream's, no empty client_id.
+    t.ext_expires_on = 0;
+    EXPECT_TRUE(token_json(t, "r", 0).ends_with(R"("client_id":"7d2c1f0e-0000-4000-8000-000000000001"})"));
+    t.client_id.clear();
+    EXPECT_TRUE(token_json(t, "r", 0).ends_with(R"("token_type":"Bearer"})"));
+    t.client_id = "a\"b";  // escaped like every other value
+    EXPECT_EQ(nlohmann::json::parse(token_json(t, "r", 0))["client_id"], "a\"b");
+}
+
 TEST(TokenJson, MemoisedRenderingMatchesFreshRenderingAsTimeAndResourceChange) {
     auto make = [](std::string access, std::int64_t expires_on) {
         auto t = std::make_shared<Token>();
@@ -81,7 +105,12 @@ TEST(TokenJson, MemoisedRenderingMatchesFreshRenderingAsTimeAndResourceChange) {
         return TokenPtr{std::move(t)};
     };
     const TokenPtr a = make("tok\"en-a", 1'700'003'600);
-    const TokenPtr b = make("token-b", 1'700'007'200);
+    const TokenPtr b = [&] {
+        auto t = std::make_shared<Token>(*make("token-b", 1'700'007'200));
+        t->client_id = "client-b";
+        t->ext_expires_on = 1'700'010'800;
+        return TokenPtr{std::move(t)};
+    }();
     for (std::int64_t now : {1'700'000'000, 1'700'000'001, 1'700'003'599, 1'700'009'000}) {
         for (const TokenPtr& t : {a, b, a}) {
             for (std::string_view resource : {"https://vault.azure.net", "r\"2", ""}) {
