@@ -8,9 +8,11 @@
 //   (an absent expires_on is expires_in after now, an absent expires_in is expires_on - now).
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 
 #include "fuzz_check.hpp"
 #include "nmid/cloud/token_json.hpp"
+#include "nmid/handlers/imds_json.hpp"
 
 using nmid::fuzz::check;
 
@@ -28,8 +30,20 @@ void fuzz_one(std::string_view body) {
         check(token->access_token == later->access_token &&
                   token->token_type == later->token_type && token->resource == later->resource &&
                   token->refresh_token == later->refresh_token &&
-                  token->not_before == later->not_before,
+                  token->not_before == later->not_before && token->client_id == later->client_id,
               "the clock changed a field read from the body");
+        check(token->client_id.size() <= 128, "a client_id longer than a GUID is kept");
+        check(token->ext_expires_on == 0 || later->ext_expires_on == token->ext_expires_on + 60,
+              "ext_expires_in is not counted from the time of the answer");
+        // What a pod receives for it is JSON with every value a string (IMDS's shape).
+        const auto answer = nlohmann::json::parse(
+            nmid::handlers::token_json(*token, "https://vault.azure.net", kNow), nullptr, false);
+        check(answer.is_object(), "the answer a pod receives is not JSON");
+        for (const auto& item : answer.items()) {
+            check(item.value().is_string(), "a value of the answer is not a string");
+        }
+        check(answer.contains("client_id") == !token->client_id.empty(),
+              "client_id sent exactly when known");
     }
     (void)nmid::cloud::parse_oauth_error(body);
 }

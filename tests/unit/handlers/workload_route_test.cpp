@@ -107,6 +107,24 @@ TEST_F(WorkloadRouteTest, LabelledPodGetsItsServiceAccountsTokenFromTheAzureAdCa
     EXPECT_NE(last_log_line().find("cache=hit"), std::string::npos) << last_log_line();
 }
 
+// Issue 14: IMDS 2023-07-01's fields and bypass_cache on the workload route, and its tenant.
+TEST_F(WorkloadRouteTest, Imds2023ContractForWorkloadIdentityPods) {
+    NmiHandler handler = make_workload_handler();
+    const Reply first = token(handler, kWorkloadPod);
+    ASSERT_EQ(first.status, 200) << first.body;
+    EXPECT_EQ(nlohmann::json::parse(first.body)["client_id"], kClient);
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_EQ(token(handler, kWorkloadPod, "&bypass_cache=true").status, 200);
+    }
+    EXPECT_EQ(aad_.calls(), 2);  // one forced exchange in the interval
+    const std::string info = "/metadata/identity/info?api-version=2018-02-01";
+    const Reply tenant = send(handler, "GET", info, kWorkloadPod);
+    ASSERT_EQ(tenant.status, 200) << tenant.body;
+    EXPECT_EQ(tenant.body, R"({"tenantId":"tenant-a"})");
+    EXPECT_EQ(upstream_.requests(), 0U);  // the ServiceAccount's tenant: nothing asked of IMDS
+    EXPECT_EQ(send(handler, "GET", info, kPlainPod).status, 404);
+}
+
 TEST_F(WorkloadRouteTest, OtherPodsKeepPodIdentityInTheSameHandler) {
     NmiHandler handler = make_workload_handler();
     const Reply bound = token(handler, kBoundPod);
