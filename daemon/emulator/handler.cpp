@@ -5,10 +5,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "format.hpp"
+#include "responses.hpp"
 #include "nmid/core/ascii.hpp"
 #include "nmid/core/json.hpp"
 #include "nmid/emulator/emulator.hpp"
@@ -24,54 +24,6 @@ namespace {
 constexpr std::string_view kTokenPath = "/metadata/identity/oauth2/token";
 constexpr std::string_view kInstancePath = "/metadata/instance";
 constexpr std::string_view kIdentityInfoPath = "/metadata/identity/info";
-constexpr std::string_view kJson = "application/json; charset=utf-8";
-constexpr std::string_view kMetadataMissing = "Required metadata header not specified";
-constexpr std::string_view kForwardedFor = "X-Forwarded-For header is not allowed";
-
-HttpResponse json_response(int status, std::string body) {
-    HttpResponse response;
-    response.status = status;
-    response.content_type = kJson;
-    response.body = std::move(body);
-    return response;
-}
-
-HttpResponse reset_response() {
-    HttpResponse response;
-    response.reset = true;
-    return response;
-}
-
-HttpResponse method_not_allowed(std::string_view allow) {
-    auto response =
-        json_response(405, error_json("invalid_request", "The request method is not allowed"));
-    response.headers.emplace_back("Allow", std::string{allow});
-    return response;
-}
-
-/// `format=text` rendering of an instance-metadata node, as IMDS lists it: leaves as their
-/// value, objects as their keys (containers with a trailing '/'), arrays as indices.
-std::string as_text(const nlohmann::json& node) {
-    if (node.is_string()) {
-        return node.get<std::string>();
-    }
-    if (!node.is_structured()) {
-        return node.dump();
-    }
-    std::string out;
-    std::size_t index = 0;
-    for (auto it = node.begin(); it != node.end(); ++it, ++index) {
-        if (!out.empty()) {
-            out += '\n';
-        }
-        out += node.is_object() ? it.key() : std::to_string(index);
-        if (it->is_structured()) {
-            out += '/';
-        }
-    }
-    return out;
-}
-
 }  // namespace
 
 /// One latency or hang wait that stop() or the caller's cancellation can end early.
@@ -316,87 +268,6 @@ void EmulatorHandler::stop() {
             }
         });
     }
-}
-
-// IMDS's `/metadata/identity/info`: the VM's tenant, as `{"tenantId": ...}`.
-HttpResponse EmulatorHandler::identity_info(const HttpRequest& request) {
-    if (request.method != "GET") {
-        {
-            std::lock_guard lock{mutex_};
-            ++rejected_requests_;
-        }
-        return method_not_allowed("GET");
-    }
-    if (request.headers->get("Metadata") != "true") {
-        return reject(400, "invalid_request", kMetadataMissing);
-    }
-    {
-        std::lock_guard lock{mutex_};
-        ++identity_info_requests_;
-    }
-    return json_response(200, R"({"tenantId":")" + std::string{kTenantId} + R"("})");
-}
-
-HttpResponse EmulatorHandler::instance(const HttpRequest& request, std::string_view path,
-                                       std::string_view query) {
-    if (request.method != "GET") {
-        {
-            std::lock_guard lock{mutex_};
-            ++rejected_requests_;
-        }
-        return method_not_allowed("GET");
-    }
-    const auto& headers = *request.headers;
-    if (headers.get("Metadata") != "true") {
-        return reject(400, "invalid_request", kMetadataMissing);
-    }
-    if (headers.contains("X-Forwarded-For")) {
-        return reject(400, "invalid_request", kForwardedFor);
-    }
-    auto q = detail::parse_query(query);
-    bool text = q.format && *q.format == "text";
-    if (path.find_first_not_of('/') == std::string_view::npos && !text) {
-        std::lock_guard lock{mutex_};
-        ++instance_requests_;
-        return json_response(200, instance_json_);
-    }
-
-    auto doc = nlohmann::json::parse(instance_json_);
-    const nlohmann::json* node = &doc;
-    while (!path.empty()) {
-        auto slash = path.find('/', 1);
-        auto segment = path.substr(1, slash == std::string_view::npos ? path.size() : slash - 1);
-        path = slash == std::string_view::npos ? std::string_view{} : path.substr(slash);
-        if (segment.empty()) {
-            continue;
-        }
-        const nlohmann::json* next = nullptr;
-        if (node->is_object()) {
-            auto it = node->find(std::string{segment});
-            next = it == node->end() ? nullptr : &*it;
-        } else if (node->is_array()) {
-            std::size_t i = 0;
-            auto [end, ec] = std::from_chars(segment.data(), segment.data() + segment.size(), i);
-            if (ec == std::errc{} && end == segment.data() + segment.size() && i < node->size()) {
-                next = &(*node)[i];
-            }
-        }
-        if (next == nullptr) {
-            return reject(404, "not_found", "The requested metadata category was not found");
-        }
-        node = next;
-    }
-    {
-        std::lock_guard lock{mutex_};
-        ++instance_requests_;
-    }
-    if (text) {
-        HttpResponse response;
-        response.content_type = "text/plain; charset=utf-8";
-        response.body = as_text(*node);
-        return response;
-    }
-    return json_response(200, node->dump());
 }
 
 HttpResponse EmulatorHandler::control(const HttpRequest& request, std::string_view path) {
