@@ -1,6 +1,6 @@
-// Everything under `/metadata/identity` but the token route (`info`, `issuecredential`,
+// Everything under `/metadata/identity` but the token and info routes (`issuecredential`,
 // `getplatformmetadata`, any spelling): answered by nmid (404), never forwarded, whatever the
-// caller, excepted pods included.
+// caller, excepted pods included. `info` is identity_info_route.cpp's.
 #include <boost/asio/awaitable.hpp>
 
 #include "nmi_handler_detail.hpp"

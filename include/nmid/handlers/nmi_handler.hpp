@@ -135,7 +135,7 @@ private:
                                                      std::string_view query, Context& ctx);
     boost::asio::awaitable<http::HttpResponse> host_token(const http::HttpRequest& request,
                                                           std::string_view query, Context& ctx);
-    /// Anything else under /metadata/identity: 404, or the excepted pod's pass-through.
+    /// Anything else under /metadata/identity: nmid's own 404, for every caller.
     boost::asio::awaitable<http::HttpResponse> identity_route(const http::HttpRequest& request,
                                                               const http::RoutedTarget& routed,
                                                               Context& ctx);
