@@ -27,7 +27,7 @@ sys.path.insert(0, HERE)
 import fixture  # noqa: E402
 import nslib  # noqa: E402
 from observability_check import IptablesMetricsExported  # noqa: E402
-from fixture import KV_CLIENT_ID, NODE_CLIENT_ID, RESOURCE  # noqa: E402
+from fixture import CLEAN_ENV, KV_CLIENT_ID, NODE_CLIENT_ID, RESOURCE  # noqa: E402
 from nslib import NODE_IP, metric_sum, wait_until  # noqa: E402
 
 BIN_DIR = None
@@ -35,7 +35,6 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 RECONCILE_INTERVAL = 1  # --ipt-update-interval-sec in these tests
 # Restoring a deleted rule takes one interval plus an iptables-save and an iptables-restore.
 RESTORE_DEADLINE = RECONCILE_INTERVAL + 2.0
-CLEAN_ENV = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8"}
 
 
 class NodeTest(unittest.TestCase):
@@ -252,11 +251,8 @@ class SdkBase(NodeTest):
         return self.run_sdk_in(self.node.bound, argv)
 
     def run_sdk_in(self, pod, argv):
-        """Runs an SDK client in `pod` with a clean environment (no IDENTITY_*, MSI_*,
-        AZURE_*, proxies: nothing that would switch the SDK away from IMDS)."""
-        env = dict(CLEAN_ENV, HOME=self.topo.workdir)
-        cp = self.topo.nsexec(pod, ["env", "-i", *[f"{k}={v}" for k, v in env.items()],
-                                    *argv], check=False, timeout=60)
+        """Runs an SDK client in `pod` with fixture.CLEAN_ENV; returns its last stdout line's JSON."""
+        cp = self.node.run_client(pod, argv)
         self.assertEqual(cp.returncode, 0, f"{argv[0]} failed:\n{cp.stdout}\n{cp.stderr}")
         return json.loads(cp.stdout.strip().splitlines()[-1])
 
