@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """nmid end-to-end suite: network namespaces for a node, three pods and a metadata host, real
 iptables rules (managed by nmid inside the node namespace), imds-emulator on 169.254.169.254:80
-of the metadata host, and real clients (curl, Python azure.identity, Node @azure/identity).
+of the metadata host, and real clients (curl, Node @azure/identity; the SDK client matrix, Python
+included, is client_matrix_test.py).
 
 Usage: e2e_test.py BIN_DIR GROUP [-v]
   BIN_DIR: directory with nmid and imds-emulator (the build's bin/);
@@ -269,16 +270,6 @@ class SdkBase(NodeTest):
         return m
 
 
-class SdkPython(SdkBase):
-
-    def test_python_managed_identity_credential(self):
-        nmid = self.start_nmid()
-        got = self.run_sdk([SYSTEM_PYTHON, os.path.join(HERE, "sdk_python.py"), KV_CLIENT_ID, RESOURCE])
-        m = self.check_sdk_token(nmid, got)
-        # azure-identity 1.13 probes once without the Metadata header: nmid's fast 400.
-        self.assertGreaterEqual(metric_sum(m, "nmid_requests_total", route="token", status="400"), 1)
-
-
 def node_modules_dir():
     """`npm ci` of tests/e2e/node into <build>/e2e-node, once per lock file content."""
     src = os.path.join(HERE, "node")
@@ -536,7 +527,6 @@ GROUPS = {
     "legacy_loopback": [Requests_legacy_loopback],
     "legacy_nodeip": [Requests_legacy_nodeip],
     "auto_backend": [AutoBackend],
-    "sdk_python": [SdkPython],
     "sdk_node": [SdkNode],
     "fail_closed": [FailClosed],
     "restart": [Restart],
