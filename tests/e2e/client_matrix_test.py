@@ -76,6 +76,17 @@ EXPECTED_FAILURES = {
 }
 
 
+# Clients whose DefaultAzureCredential probes IMDS before asking for the token (from their source).
+CHAIN_PROBES_IMDS = {
+    # azure/identity/_credentials/imds.py (1.27): inside a chain, one token request with
+    # retry_total=0 and a 1 s connection timeout, then the real one (nmid: 200, then 200).
+    "python-azure-identity-latest": "ImdsCredential._request_token's probe",
+    # azure/identity/_credentials/imds.py (1.13): a request without the Metadata header that
+    # IMDS rejects at once (nmid: 400), then the token request.
+    "python-azure-identity-debian": "ImdsCredential's header-less probe",
+}
+
+
 def jwt_claims(token):
     payload = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -113,6 +124,7 @@ class ClientCase(unittest.TestCase):
 
     def start_nmid(self, extra=()):
         self.nmid = self.node.start_nmid(extra=list(extra))
+        self.procs_to_dump = [self.node.emulator, self.nmid]
         self.addCleanup(self.stop_nmid, self.nmid)
         return self.nmid
 
@@ -204,7 +216,14 @@ class ClientCase(unittest.TestCase):
         cp = self.run_client("default", "client_id")
         if self.expect_known_failure("default", cp):
             return
-        self.assert_token_from_nmid(self.assert_client_ok(cp), WRITER)
+        got = self.assert_client_ok(cp)
+        # Before its token request, the chain's managed-identity credential probed IMDS: one
+        # request more than the token alone (whatever nmid answered it).
+        asked = int(self.nmid_token_requests())
+        if self.client.name in CHAIN_PROBES_IMDS:
+            self.assertGreaterEqual(asked, 2, f"no IMDS probe seen: {CHAIN_PROBES_IMDS[self.client.name]}")
+        print(f"\n  {self.client.name}: the chain sent nmid {asked} token request(s)", file=sys.stderr)
+        self.assert_token_from_nmid(got, WRITER)
 
     def check_retry(self, status, error):
         """IMDS fails nmid's first fetch NMID_UPSTREAM_ATTEMPTS times: nmid answers `status`,

@@ -540,7 +540,8 @@ class LogDumpingResult(unittest.TextTestResult):
         node = getattr(test, "node", None)
         if node is None:
             return
-        for p in node.topo.procs:
+        # A test sharing its node with others (the client matrix) names its own processes.
+        for p in getattr(test, "procs_to_dump", None) or node.topo.procs:
             self.stream.write(f"\n----- {p.name} (pid {p.pid}) log tail -----\n{p.log()[-4000:]}\n")
 
     def addError(self, test, err):

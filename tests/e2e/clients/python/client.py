@@ -15,6 +15,17 @@ import azure.identity
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
 
+def resource_id_key():
+    """identity_config's key for a resource id in the installed azure-identity. 1.13 sends
+    identity_config's items to IMDS verbatim, so the key is IMDS's msi_res_id; 1.27 accepts only
+    object_id/resource_id/client_id (managed_identity.py validate_identity_config) and maps
+    resource_id to msi_res_id, silently dropping an msi_res_id key: such a request names no
+    identity. Checked for these two versions against a capturing server; the boundary between
+    them is not known here."""
+    major, minor = (int(x) for x in azure.identity.__version__.split(".")[:2])
+    return "resource_id" if (major, minor) >= (1, 27) else "msi_res_id"
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--mode", choices=("mi", "default"), required=True)
@@ -35,7 +46,7 @@ def main():
     elif a.object_id:
         credential = ManagedIdentityCredential(identity_config={"object_id": a.object_id})
     elif a.resource_id:
-        credential = ManagedIdentityCredential(identity_config={"msi_res_id": a.resource_id})
+        credential = ManagedIdentityCredential(identity_config={resource_id_key(): a.resource_id})
     else:
         credential = ManagedIdentityCredential(client_id=a.client_id)
     token = credential.get_token(a.resource + "/.default")
