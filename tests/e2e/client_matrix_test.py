@@ -233,7 +233,9 @@ class ClientCase(unittest.TestCase):
 
     def check_retry(self, status, error):
         """IMDS fails nmid's first fetch NMID_UPSTREAM_ATTEMPTS times: nmid answers `status`,
-        then the SDK's own retry gets the token nmid fetches next."""
+        then the SDK's own retry gets the token nmid fetches next. (azure-identity retries
+        404/410/429/5xx honouring Retry-After: _credentials/imds.py PIPELINE_SETTINGS; the
+        Azure CLI's msrestazure _retrieve_token_from_imds_with_retry, up to 12 times.)"""
         # No negative cache beyond IMDS's Retry-After: the SDK's retry starts a fresh fetch.
         self.start_nmid(extra=["--token-negative-ttl=0"])
         fault = {"status": status}
