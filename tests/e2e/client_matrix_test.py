@@ -70,7 +70,7 @@ EXPECTED_FAILURES = {
     # IMDS with client_id=X and takes it for an object id only on IMDS's "400 Bad Request".
     # nmid answers an identity it does not know with NMI's 404 (what NMI-era clients expect),
     # which msrestazure's MSIAuthentication retries as IMDS's "updating" 404, 12 times, before
-    # az gives up. An object id through the CLI therefore fails against nmid (and NMI).
+    # az gives up. An object id through the CLI therefore fails against nmid.
     ("azure-cli", "mi_object_id"): ("MSI endpoint is not responding", 404,
                                     "az sniffs ids by IMDS's 400"),
 }
