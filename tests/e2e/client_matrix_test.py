@@ -40,7 +40,9 @@ import python_clients  # noqa: E402
 try:  # the JavaScript, Java and Go clients (another branch may not have landed yet)
     import other_clients  # noqa: E402
     OTHER_CLIENTS = list(other_clients.CLIENTS)
-except ImportError:
+except ModuleNotFoundError as e:
+    if e.name != "other_clients":  # the module is there but broken: say so
+        raise
     OTHER_CLIENTS = []
 
 CLIENTS = list(python_clients.CLIENTS) + OTHER_CLIENTS
