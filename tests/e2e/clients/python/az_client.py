@@ -52,9 +52,18 @@ def serve_arm(workdir):
     return f"https://127.0.0.1:{server.server_address[1]}/", cert
 
 
+# One az command takes 2-3 s, 15 s when IMDS throttles; az's MSI client retries an answer it
+# deems transient up to 12 times with random waits of up to minutes (msrestazure
+# _retrieve_token_from_imds_with_retry), so a command still retrying after this is given up.
+AZ_TIMEOUT = 45
+
+
 def az(env, *args):
-    cp = subprocess.run(["az", *args, "--only-show-errors", "--output", "json"], env=env,
-                        capture_output=True, text=True, timeout=120)
+    try:
+        cp = subprocess.run(["az", *args, "--only-show-errors", "--output", "json"], env=env,
+                            capture_output=True, text=True, timeout=AZ_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"az {' '.join(args)} still retrying after {AZ_TIMEOUT}s: given up")
     sys.stderr.write(cp.stderr)
     if cp.returncode != 0:
         sys.exit(f"az {' '.join(args)} exited {cp.returncode}")
