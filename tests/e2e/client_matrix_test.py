@@ -31,7 +31,6 @@ sys.path.insert(0, os.path.join(HERE, "clients"))
 
 import e2e_test  # noqa: E402
 import fixture  # noqa: E402
-import nslib  # noqa: E402
 from base import ClientUnavailable  # noqa: E402
 from fixture import (KV_CLIENT_ID, KV_OBJECT_ID, KV_WRITER_CLIENT_ID, KV_WRITER_OBJECT_ID,  # noqa: E402
                      KV_WRITER_RESOURCE_ID, RESOURCE)
