@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """nmid end-to-end suite: network namespaces for a node, three pods and a metadata host, real
 iptables rules (managed by nmid inside the node namespace), imds-emulator on 169.254.169.254:80
-of the metadata host, and real clients (curl, Python azure.identity, Node @azure/identity).
+of the metadata host, and real clients (curl, Node @azure/identity; the SDK client matrix, Python
+included, is client_matrix_test.py).
 
 Usage: e2e_test.py BIN_DIR GROUP [-v]
   BIN_DIR: directory with nmid and imds-emulator (the build's bin/);
@@ -27,7 +28,7 @@ sys.path.insert(0, HERE)
 import fixture  # noqa: E402
 import nslib  # noqa: E402
 from observability_check import IptablesMetricsExported  # noqa: E402
-from fixture import KV_CLIENT_ID, NODE_CLIENT_ID, RESOURCE  # noqa: E402
+from fixture import CLEAN_ENV, KV_CLIENT_ID, NODE_CLIENT_ID, RESOURCE  # noqa: E402
 from nslib import NODE_IP, metric_sum, wait_until  # noqa: E402
 
 BIN_DIR = None
@@ -35,7 +36,6 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 RECONCILE_INTERVAL = 1  # --ipt-update-interval-sec in these tests
 # Restoring a deleted rule takes one interval plus an iptables-save and an iptables-restore.
 RESTORE_DEADLINE = RECONCILE_INTERVAL + 2.0
-CLEAN_ENV = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8"}
 
 
 class NodeTest(unittest.TestCase):
@@ -252,11 +252,8 @@ class SdkBase(NodeTest):
         return self.run_sdk_in(self.node.bound, argv)
 
     def run_sdk_in(self, pod, argv):
-        """Runs an SDK client in `pod` with a clean environment (no IDENTITY_*, MSI_*,
-        AZURE_*, proxies: nothing that would switch the SDK away from IMDS)."""
-        env = dict(CLEAN_ENV, HOME=self.topo.workdir)
-        cp = self.topo.nsexec(pod, ["env", "-i", *[f"{k}={v}" for k, v in env.items()],
-                                    *argv], check=False, timeout=60)
+        """Runs an SDK client in `pod` with fixture.CLEAN_ENV; returns its last stdout line's JSON."""
+        cp = self.node.run_client(pod, argv)
         self.assertEqual(cp.returncode, 0, f"{argv[0]} failed:\n{cp.stdout}\n{cp.stderr}")
         return json.loads(cp.stdout.strip().splitlines()[-1])
 
@@ -271,16 +268,6 @@ class SdkBase(NodeTest):
         m = self.node.metrics(nmid)
         self.assertEqual(metric_sum(m, "nmid_requests_total", route="token", status="200", cache="miss"), 1)
         return m
-
-
-class SdkPython(SdkBase):
-
-    def test_python_managed_identity_credential(self):
-        nmid = self.start_nmid()
-        got = self.run_sdk([SYSTEM_PYTHON, os.path.join(HERE, "sdk_python.py"), KV_CLIENT_ID, RESOURCE])
-        m = self.check_sdk_token(nmid, got)
-        # azure-identity 1.13 probes once without the Metadata header: nmid's fast 400.
-        self.assertGreaterEqual(metric_sum(m, "nmid_requests_total", route="token", status="400"), 1)
 
 
 def node_modules_dir():
@@ -540,7 +527,6 @@ GROUPS = {
     "legacy_loopback": [Requests_legacy_loopback],
     "legacy_nodeip": [Requests_legacy_nodeip],
     "auto_backend": [AutoBackend],
-    "sdk_python": [SdkPython],
     "sdk_node": [SdkNode],
     "fail_closed": [FailClosed],
     "restart": [Restart],
@@ -554,7 +540,8 @@ class LogDumpingResult(unittest.TextTestResult):
         node = getattr(test, "node", None)
         if node is None:
             return
-        for p in node.topo.procs:
+        # A test sharing its node with others (the client matrix) names its own processes.
+        for p in getattr(test, "procs_to_dump", None) or node.topo.procs:
             self.stream.write(f"\n----- {p.name} (pid {p.pid}) log tail -----\n{p.log()[-4000:]}\n")
 
     def addError(self, test, err):

@@ -5,6 +5,7 @@ excepted kube-system pod)."""
 import json
 import os
 import signal
+import subprocess
 
 import nslib
 from nslib import METADATA_IP, NODE_IP, wait_until
@@ -12,9 +13,22 @@ from nslib import METADATA_IP, NODE_IP, wait_until
 KV_CLIENT_ID = "00000000-0000-0000-0000-0000000000a1"
 KV_RESOURCE_ID = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg/providers/"
                   "Microsoft.ManagedIdentity/userAssignedIdentities/kv-reader")
+# The identity's object (principal) id: given to the emulator explicitly (it would derive one
+# from the client id otherwise) and to nmid through the AzureIdentity's spec.objectID, so a
+# request naming it with `object_id` selects the identity in both.
+KV_OBJECT_ID = "00000000-0000-4000-8000-0000000000b1"
+# A second identity bound to the same pod (Node(second_identity=True), the client matrix):
+# sorting after kv-reader, it is served only when a request names it, so a client that gets it
+# has sent its selector.
+KV_WRITER_CLIENT_ID = "00000000-0000-0000-0000-0000000000a2"
+KV_WRITER_RESOURCE_ID = KV_RESOURCE_ID.replace("kv-reader", "kv-writer")
+KV_WRITER_OBJECT_ID = "00000000-0000-4000-8000-0000000000b2"
 NODE_CLIENT_ID = "00000000-0000-0000-0000-0000000000f0"  # the VM's system-assigned identity
 NODE_NAME = "e2e-node"
 NMI_PORT = 2579
+# What an SDK client runs with in a pod: nothing (IDENTITY_*, MSI_*, AZURE_*, proxies) that would
+# switch it away from IMDS.
+CLEAN_ENV = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8"}
 RESOURCE = "https://vault.azure.net"
 
 # pod1: bound (default/demo), pod2: unbound (default/unbound), pod3: excepted (kube-system).
@@ -32,6 +46,7 @@ spec:
   type: 0
   resourceID: {KV_RESOURCE_ID}
   clientID: {KV_CLIENT_ID}
+  objectID: {KV_OBJECT_ID}
 ---
 apiVersion: aadpodidentity.k8s.io/v1
 kind: AzureIdentityBinding
@@ -43,6 +58,24 @@ kind: AzurePodIdentityException
 metadata: {{name: aks-addon-exception, namespace: kube-system}}
 spec:
   podLabels: {{kubernetes.azure.com/managedby: aks}}
+"""
+
+
+SECOND_IDENTITY_CRDS = f"""\
+---
+apiVersion: aadpodidentity.k8s.io/v1
+kind: AzureIdentity
+metadata: {{name: kv-writer, namespace: default}}
+spec:
+  type: 0
+  resourceID: {KV_WRITER_RESOURCE_ID}
+  clientID: {KV_WRITER_CLIENT_ID}
+  objectID: {KV_WRITER_OBJECT_ID}
+---
+apiVersion: aadpodidentity.k8s.io/v1
+kind: AzureIdentityBinding
+metadata: {{name: kv-writer-binding, namespace: default}}
+spec: {{azureIdentity: kv-writer, selector: kv-reader}}
 """
 
 
@@ -64,8 +97,9 @@ def pod_list(pod_ips):
 class Node:
     """One topology with the emulator running; nmid instances are started per test."""
 
-    def __init__(self, bin_dir, log=print):
+    def __init__(self, bin_dir, log=print, second_identity=False):
         self.bin_dir = bin_dir
+        self.second_identity = second_identity
         self.log = log
         self.topo = nslib.Topology(pods=len(POD_SPECS), log=log)
         self.emulator = None
@@ -79,11 +113,13 @@ class Node:
         with open(os.path.join(w, "pods.json"), "w") as f:
             json.dump(pod_list(self.topo.pod_ips), f)
         with open(os.path.join(w, "crds.yaml"), "w") as f:
-            f.write(CRDS)
+            f.write(CRDS + (SECOND_IDENTITY_CRDS if self.second_identity else ""))
+        second = ["--identity", f"{KV_WRITER_CLIENT_ID}:{KV_WRITER_RESOURCE_ID}:{KV_WRITER_OBJECT_ID}"]
         self.emulator = self.topo.spawn(
             self.topo.mdh, "emulator",
             [os.path.join(self.bin_dir, "imds-emulator"), "--listen", f"{METADATA_IP}:80",
-             "--identity", f"{KV_CLIENT_ID}:{KV_RESOURCE_ID}", "--system-assigned", NODE_CLIENT_ID])
+             "--identity", f"{KV_CLIENT_ID}:{KV_RESOURCE_ID}:{KV_OBJECT_ID}",
+             "--system-assigned", NODE_CLIENT_ID, *(second if self.second_identity else [])])
         wait_until(lambda: "listening on" in self.emulator.log() or not self.emulator.alive(), 10,
                    "imds-emulator to listen")
         if not self.emulator.alive():
@@ -102,6 +138,15 @@ class Node:
         status, body, _ = self.topo.http(self.topo.mdh, f"http://{METADATA_IP}/_emulator/reset",
                                          method="POST")
         assert status in (200, 204), (status, body)
+
+    def emulator_faults(self, sequence):
+        """Scripts the emulator's next token answers (daemon/emulator/control.cpp); returns
+        the number of faults pending."""
+        cp = self.topo.nsexec(self.topo.mdh, [
+            "curl", "-sS", "-m", "3", "--noproxy", "*", "-X", "POST", "-H",
+            "Content-Type: application/json", "-d", json.dumps({"sequence": sequence}),
+            f"http://{METADATA_IP}/_emulator/faults"])
+        return json.loads(cp.stdout)["pending_faults"]
 
     def mdh_syn_count(self):
         """SYNs from the pod subnet that reached the metadata host (a counting rule in mdh)."""
@@ -193,6 +238,18 @@ class Node:
         return self.topo.nsexec(self.topo.node, [f"iptables-{backend}", "-w", "5", *args])
 
     # ---- requests from pods ----------------------------------------------------------------
+
+    def run_client(self, pod, argv, timeout=60):
+        """Runs an SDK client in `pod` with CLEAN_ENV (HOME: the work directory); returns the
+        CompletedProcess (text), or one with returncode -9 and what it printed on a timeout."""
+        env = dict(CLEAN_ENV, HOME=self.topo.workdir)
+        argv = ["env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
+        try:
+            return self.topo.nsexec(pod, argv, check=False, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
+            return subprocess.CompletedProcess(argv, -9, out, err + f"\ntimed out after {timeout}s")
 
     def token(self, ns, client_id=None, timeout=3.0, connect_timeout=None):
         return self.topo.http(ns, nslib.token_url(RESOURCE, client_id), {"Metadata": "true"},

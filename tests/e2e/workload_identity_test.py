@@ -115,8 +115,9 @@ class WorkloadIdentityPython(WorkloadIdentityBase):
     def test_python_sdk_gets_a_workload_identity_token_through_the_dnat(self):
         self.start_wi_nmid()
         got = self.run_sdk_in(self.node.unbound, [e2e_test.SYSTEM_PYTHON,
-                                                  os.path.join(HERE, "sdk_python.py"),
-                                                  WI_CLIENT_ID, RESOURCE])
+                                                  os.path.join(HERE, "clients", "python", "client.py"),
+                                                  "--mode", "mi", "--client-id", WI_CLIENT_ID,
+                                                  "--resource", RESOURCE])
         self.check_workload_token(got)
 
 
