@@ -33,21 +33,27 @@ packages=(
     prometheus-cpp-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
     curl wrk nginx-light procps iproute2 python3 python3-yaml python3-jsonschema
     iptables conntrack util-linux python3-azure python3-venv
-    prometheus
+    prometheus azure-cli
 )
 # The fake API server's fidelity test runs a real kubectl. Debian's kubernetes-client provides
 # one; a machine that already has kubectl from elsewhere keeps it (the two packages conflict).
 if ! command -v kubectl >/dev/null 2>&1; then
     packages+=(kubernetes-client)
 fi
-# The end-to-end suite runs Node's @azure/identity (tests/e2e/node). A node from elsewhere
-# (NodeSource bundles npm and conflicts with Debian's npm package) is kept.
-if ! command -v node >/dev/null 2>&1; then
-    packages+=(nodejs)
-fi
-if ! command -v npm >/dev/null 2>&1; then
-    packages+=(npm)
-fi
+# The end-to-end client matrix (tests/e2e/clients) runs each SDK unmodified: Python's
+# azure-identity (python3-venv for the newest from PyPI, python3-azure for Debian's), the Azure
+# CLI (azure-cli, above), Node's @azure/identity, Java's azure-identity (a JDK and Maven) and Go's
+# azidentity. A command already present from elsewhere is kept (NodeSource's nodejs bundles npm
+# and conflicts with Debian's npm; a JDK or Maven in /usr/local is as good). Go is not installed
+# here: Debian 12's golang is 1.19 and azidentity needs the `go` line of
+# tests/e2e/clients/go/go.mod; without it the Go client skips, naming the version. Each client's
+# packages come from its lock file (requirements.txt with hashes, package-lock.json, pom.xml,
+# go.sum) into the build directory the first time its test runs.
+for tool in node:nodejs npm:npm java:default-jdk-headless javac:default-jdk-headless mvn:maven; do
+    if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
+        packages+=("${tool#*:}")
+    fi
+done
 if [ "$build_only" = true ]; then
     packages=("${build_packages[@]}")
 fi

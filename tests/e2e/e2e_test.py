@@ -244,30 +244,16 @@ class AutoBackend(NodeTest):
         self.assertEqual(status, 200, body)
 
 
-# ---- check 2: unmodified SDK clients -------------------------------------------------------
+# ---- check 2: unmodified SDK clients (the matrix: client_matrix_test.py) -------------------
 
 class SdkBase(NodeTest):
-
-    def run_sdk(self, argv):
-        return self.run_sdk_in(self.node.bound, argv)
+    """A node whose tests run an SDK client program in a pod (workload_identity_test.py)."""
 
     def run_sdk_in(self, pod, argv):
         """Runs an SDK client in `pod` with fixture.CLEAN_ENV; returns its last stdout line's JSON."""
         cp = self.node.run_client(pod, argv)
         self.assertEqual(cp.returncode, 0, f"{argv[0]} failed:\n{cp.stdout}\n{cp.stderr}")
         return json.loads(cp.stdout.strip().splitlines()[-1])
-
-    def check_sdk_token(self, nmid, got):
-        # The SDK's token is the one nmid holds (curl gets it from nmid's cache) ...
-        status, body, _ = self.node.token(self.node.bound)
-        self.assertEqual(status, 200, body)
-        self.assertEqual(got["token"], json.loads(body)["access_token"])
-        self.assertEqual(int(got["expires_on"]), int(json.loads(body)["expires_on"]))
-        # ... fetched from IMDS once, by nmid; and nmid saw the SDK's token request.
-        self.assertEqual(self.upstream_calls(), 1)
-        m = self.node.metrics(nmid)
-        self.assertEqual(metric_sum(m, "nmid_requests_total", route="token", status="200", cache="miss"), 1)
-        return m
 
 
 def node_modules_dir():
@@ -292,20 +278,6 @@ def node_modules_dir():
     with open(stamp, "w") as f:
         f.write(lock_hash)
     return dst
-
-
-class SdkNode(SdkBase):
-
-    def test_node_managed_identity_credential(self):
-        if shutil.which("node") is None:
-            self.skipTest("node is not installed (scripts/install-deps.sh)")
-        modules = node_modules_dir()
-        nmid = self.start_nmid()
-        got = self.run_sdk([shutil.which("node"), os.path.join(HERE, "node", "sdk_node.js"), modules,
-                            KV_CLIENT_ID, RESOURCE])
-        m = self.check_sdk_token(nmid, got)
-        # @azure/identity probes IMDS (no Metadata header) before asking for the token.
-        self.assertGreaterEqual(metric_sum(m, "nmid_requests_total", status="400"), 1)
 
 
 # ---- checks 3 and 7: fail-closed lifecycle -------------------------------------------------
@@ -527,7 +499,6 @@ GROUPS = {
     "legacy_loopback": [Requests_legacy_loopback],
     "legacy_nodeip": [Requests_legacy_nodeip],
     "auto_backend": [AutoBackend],
-    "sdk_node": [SdkNode],
     "fail_closed": [FailClosed],
     "restart": [Restart],
 }

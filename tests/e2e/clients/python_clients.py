@@ -1,6 +1,6 @@
 """The Python clients of the end-to-end client matrix (contract: base.py): the newest
 azure-identity from PyPI in a virtual environment, Debian's python3-azure, and Debian's Azure CLI.
-scripts/e2e-clients/python.sh installs their Debian packages."""
+scripts/install-deps.sh installs their Debian packages."""
 
 import hashlib
 import os
@@ -15,7 +15,7 @@ PY_DIR = os.path.join(HERE, "python")
 CLIENT = os.path.join(PY_DIR, "client.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
 REQUIREMENTS = os.path.join(PY_DIR, "requirements.txt")
-APT_HINT = "scripts/e2e-clients/python.sh"
+APT_HINT = "scripts/install-deps.sh"
 
 
 def pinned_version(package):
