@@ -8,10 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include "format.hpp"
-#include "responses.hpp"
 #include "nmid/core/ascii.hpp"
 #include "nmid/core/json.hpp"
 #include "nmid/emulator/emulator.hpp"
+#include "responses.hpp"
 
 namespace nmid::emulator {
 
@@ -85,19 +85,8 @@ asio::awaitable<HttpResponse> EmulatorHandler::handle(const HttpRequest& request
 
 asio::awaitable<HttpResponse> EmulatorHandler::token(const HttpRequest& request,
                                                      std::string_view query) {
-    if (request.method != "GET") {
-        {
-            std::lock_guard lock{mutex_};
-            ++rejected_requests_;
-        }
-        co_return method_not_allowed("GET");
-    }
-    const auto& headers = *request.headers;
-    if (headers.get("Metadata") != "true") {
-        co_return reject(400, "invalid_request", kMetadataMissing);
-    }
-    if (headers.contains("X-Forwarded-For")) {
-        co_return reject(400, "invalid_request", kForwardedFor);
+    if (auto refused = refuse_request(request)) {
+        co_return std::move(*refused);
     }
     auto q = detail::parse_query(query);
     if (!q.api_version) {
@@ -305,6 +294,23 @@ HttpResponse EmulatorHandler::control(const HttpRequest& request, std::string_vi
         return json_response(200, detail::stats_json(stats()));
     }
     return json_response(404, error_json("not_found", "Unknown control endpoint"));
+}
+
+std::optional<HttpResponse> EmulatorHandler::refuse_request(const HttpRequest& request) {
+    if (request.method != "GET") {
+        {
+            std::lock_guard lock{mutex_};
+            ++rejected_requests_;
+        }
+        return method_not_allowed("GET");
+    }
+    if (request.headers->get("Metadata") != "true") {
+        return reject(400, "invalid_request", kMetadataMissing);
+    }
+    if (request.headers->contains("X-Forwarded-For")) {
+        return reject(400, "invalid_request", kForwardedFor);
+    }
+    return std::nullopt;
 }
 
 HttpResponse EmulatorHandler::reject(int status, std::string_view error,

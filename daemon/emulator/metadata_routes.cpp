@@ -42,15 +42,8 @@ std::string as_text(const nlohmann::json& node) {
 
 // IMDS's `/metadata/identity/info`: the VM's tenant, as `{"tenantId": ...}`.
 HttpResponse EmulatorHandler::identity_info(const HttpRequest& request) {
-    if (request.method != "GET") {
-        {
-            std::lock_guard lock{mutex_};
-            ++rejected_requests_;
-        }
-        return method_not_allowed("GET");
-    }
-    if (request.headers->get("Metadata") != "true") {
-        return reject(400, "invalid_request", kMetadataMissing);
+    if (auto refused = refuse_request(request)) {
+        return std::move(*refused);
     }
     {
         std::lock_guard lock{mutex_};
@@ -61,19 +54,8 @@ HttpResponse EmulatorHandler::identity_info(const HttpRequest& request) {
 
 HttpResponse EmulatorHandler::instance(const HttpRequest& request, std::string_view path,
                                        std::string_view query) {
-    if (request.method != "GET") {
-        {
-            std::lock_guard lock{mutex_};
-            ++rejected_requests_;
-        }
-        return method_not_allowed("GET");
-    }
-    const auto& headers = *request.headers;
-    if (headers.get("Metadata") != "true") {
-        return reject(400, "invalid_request", kMetadataMissing);
-    }
-    if (headers.contains("X-Forwarded-For")) {
-        return reject(400, "invalid_request", kForwardedFor);
+    if (auto refused = refuse_request(request)) {
+        return std::move(*refused);
     }
     auto q = detail::parse_query(query);
     bool text = q.format && *q.format == "text";

@@ -10,10 +10,10 @@
 
 #include "nmi_handler_detail.hpp"
 #include "nmid/handlers/errors.hpp"
+#include "nmid/handlers/tenant_info.hpp"
 #include "nmid/net/http_client.hpp"
 #include "nmid/pods/pod_index.hpp"
 #include "nmid/workload/decision.hpp"
-#include "nmid/handlers/tenant_info.hpp"
 
 namespace nmid::handlers {
 
@@ -93,24 +93,20 @@ asio::awaitable<NmiHandler::TenantAnswer> NmiHandler::imds_tenant(Context& ctx) 
     co_return TenantAnswer{.tenant = std::move(*tenant), .code = Errc::ok, .text = {}};
 }
 
-asio::awaitable<HttpResponse> NmiHandler::identity_info(const HttpRequest& request,
-                                                        Context& ctx) {
-    auto fail = [&](Errc code, std::string_view text) {
-        ctx.error = code;
-        return error_response(code, text, settings_, Endpoint::other);
-    };
-    if (const auto refused = detail::header_refusal(request, settings_)) {
-        co_return fail(refused->code, refused->text);
+asio::awaitable<HttpResponse> NmiHandler::identity_info(const HttpRequest& request, Context& ctx) {
+    if (auto refused = refused_headers(request, ctx)) {
+        co_return std::move(*refused);
     }
     if (request.method != "GET") {
-        HttpResponse response = fail(Errc::method_not_allowed,
-                                     "method " + std::string{request.method} +
-                                         " is not allowed on this path");
+        HttpResponse response =
+            other_failure(ctx, Errc::method_not_allowed,
+                          "method " + std::string{request.method} + " is not allowed on this path");
         response.headers.emplace_back("Allow", "GET");
         co_return response;
     }
     if (!deps_.ready()) {
-        co_return fail(Errc::not_ready, "nmid is starting: pod and identity data not loaded yet");
+        co_return other_failure(ctx, Errc::not_ready,
+                                "nmid is starting: pod and identity data not loaded yet");
     }
     std::optional<Result<PodInfoPtr>> found = deps_.pods.try_find_fresh(request.peer);
     if (!found) {
@@ -119,14 +115,14 @@ asio::awaitable<HttpResponse> NmiHandler::identity_info(const HttpRequest& reque
     if (auto refused = take_pod(*found, request, ctx)) {
         co_return std::move(*refused);
     }
-    const std::string no_identity = "no identity is bound to pod " +
-                                    std::string{ctx.pod->namespace_name} + "/" + ctx.pod->name;
+    const std::string no_identity =
+        "no identity is bound to pod " + std::string{ctx.pod->namespace_name} + "/" + ctx.pod->name;
     if (workload_pod(ctx)) {
         ctx.source = "workload-identity";
         const auto verdict = deps_.workload->decide(*ctx.pod, identity::TokenQuery{});
         if (verdict.decision.verdict != workload::Verdict::serve ||
             !detail::valid_tenant_id(verdict.decision.tenant_id)) {
-            co_return fail(Errc::path_not_found, no_identity);
+            co_return other_failure(ctx, Errc::path_not_found, no_identity);
         }
         co_return detail::json_ok(detail::tenant_info_json(verdict.decision.tenant_id));
     }
@@ -137,7 +133,7 @@ asio::awaitable<HttpResponse> NmiHandler::identity_info(const HttpRequest& reque
     }
     const identity::Decision& decision = ctx.prepared->decision;
     if (decision.kind != identity::DecisionKind::bound) {
-        co_return fail(Errc::path_not_found, no_identity);  // excepted pods included
+        co_return other_failure(ctx, Errc::path_not_found, no_identity);  // excepted pods included
     }
     ctx.identity = ctx.prepared->redacted;
     const detail::IdentityTenant source = detail::tenant_of(*decision.identity);
@@ -145,13 +141,14 @@ asio::awaitable<HttpResponse> NmiHandler::identity_info(const HttpRequest& reque
         co_return detail::json_ok(detail::tenant_info_json(*source.tenant));
     }
     if (!source.ask_imds) {
-        co_return fail(Errc::path_not_found, "the identity bound to pod " +
-                                                 std::string{ctx.pod->namespace_name} + "/" +
-                                                 ctx.pod->name + " names no valid tenant");
+        co_return other_failure(ctx, Errc::path_not_found,
+                                "the identity bound to pod " +
+                                    std::string{ctx.pod->namespace_name} + "/" + ctx.pod->name +
+                                    " names no valid tenant");
     }
     const TenantAnswer answer = co_await imds_tenant(ctx);
     if (answer.code != Errc::ok) {
-        co_return fail(answer.code, answer.text);
+        co_return other_failure(ctx, answer.code, answer.text);
     }
     co_return detail::json_ok(detail::tenant_info_json(answer.tenant));
 }

@@ -15,20 +15,16 @@ using http::HttpResponse;
 asio::awaitable<HttpResponse> NmiHandler::identity_route(const HttpRequest& request,
                                                          const http::RoutedTarget& /*routed*/,
                                                          Context& ctx) {
-    auto fail = [&](Errc code, std::string_view text) {
-        ctx.error = code;
-        return error_response(code, text, settings_, Endpoint::other);
-    };
     // IMDS's own order: the request's shape first.
-    if (const auto refused = detail::header_refusal(request, settings_)) {
-        co_return fail(refused->code, refused->text);
+    if (auto refused = refused_headers(request, ctx)) {
+        co_return std::move(*refused);
     }
     // Never forwarded, whatever the caller (issue 11.1): an excepted pod's pass-through covers
     // the token route only; IMDS's other identity endpoints (info, the MSI v2 credential
     // endpoints) would hand out the node's credentials by other means.
-    co_return fail(Errc::path_not_found,
-                   "nmid does not serve this identity path; tokens are served on "
-                   "/metadata/identity/oauth2/token");
+    co_return other_failure(ctx, Errc::path_not_found,
+                            "nmid does not serve this identity path; tokens are served on "
+                            "/metadata/identity/oauth2/token");
 }
 
 }  // namespace nmid::handlers

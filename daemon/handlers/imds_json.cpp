@@ -52,8 +52,9 @@ void append_ext_and_close(std::string& out, const Token& token, std::int64_t now
     out.push_back('}');
 }
 
-// Everything of a token's body but `expires_in` and `ext_expires_in`, rendered once: the access token is ~1.5 KiB
-// and escaping it on every hit was the largest user-space cost of a cached answer.
+// Everything of a token's body but `expires_in` and `ext_expires_in`, rendered once: the access
+// token is ~1.5 KiB and escaping it on every hit was the largest user-space cost of a cached
+// answer.
 struct Rendered {
     TokenPtr token{};  // held, so the address cannot be reused by another token while cached
     std::string resource{};

@@ -100,12 +100,8 @@ HttpResponse NmiHandler::path_not_allowed(Context& ctx) const {
 
 asio::awaitable<HttpResponse> NmiHandler::proxy(const HttpRequest& request, std::string target,
                                                 Context& ctx) {
-    auto fail = [&](Errc code, std::string_view text) {
-        ctx.error = code;
-        return error_response(code, text, settings_, Endpoint::other);
-    };
-    if (const auto refused = detail::header_refusal(request, settings_)) {
-        co_return fail(refused->code, refused->text);
+    if (auto refused = refused_headers(request, ctx)) {
+        co_return std::move(*refused);
     }
     net::ClientRequest upstream;
     upstream.method = request.method;
@@ -129,10 +125,12 @@ asio::awaitable<HttpResponse> NmiHandler::proxy(const HttpRequest& request, std:
     if (!permit) {
         const Errc code = permit.error() == Errc::pod_over_limit ? Errc::pod_over_limit
                                                                  : Errc::upstream_throttled;
-        co_return fail(code, code == Errc::pod_over_limit
-                                 ? "too many requests from this pod are waiting for the instance "
-                                   "metadata service; retry"
-                                 : "the instance metadata service budget is exhausted; retry");
+        co_return other_failure(
+            ctx, code,
+            code == Errc::pod_over_limit
+                ? "too many requests from this pod are waiting for the instance "
+                  "metadata service; retry"
+                : "the instance metadata service budget is exhausted; retry");
     }
     const auto deadline = std::chrono::steady_clock::now() + upstream_.proxy_timeout;
     auto answer = co_await deps_.imds.request(upstream, deadline);
@@ -140,8 +138,9 @@ asio::awaitable<HttpResponse> NmiHandler::proxy(const HttpRequest& request, std:
     if (!answer) {
         const Errc code =
             answer.error() == Errc::timeout ? Errc::timeout : Errc::upstream_unavailable;
-        co_return fail(
-            code, "failed to reach the instance metadata service: " + answer.error().message());
+        co_return other_failure(
+            ctx, code,
+            "failed to reach the instance metadata service: " + answer.error().message());
     }
     HttpResponse response;
     response.status = answer->status;

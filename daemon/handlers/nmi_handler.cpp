@@ -13,10 +13,10 @@
 
 #include "decision_memo.hpp"
 #include "nmi_handler_detail.hpp"
+#include "nmid/core/ascii.hpp"
 #include "nmid/crd/crd_store.hpp"
 #include "nmid/handlers/errors.hpp"
 #include "nmid/handlers/imds_json.hpp"
-#include "nmid/core/ascii.hpp"
 #include "nmid/http/router.hpp"
 #include "nmid/identity/resolver.hpp"
 #include "nmid/logging/logging.hpp"

@@ -1,7 +1,6 @@
 #include "nmid/handlers/tenant_info.hpp"
 
 #include <algorithm>
-
 #include <nlohmann/json.hpp>
 
 #include "nmid/core/json.hpp"

@@ -66,6 +66,19 @@ HttpResponse NmiHandler::token_failure(Context& ctx, Errc code, std::string_view
     return error_response(code, text, settings_, Endpoint::token, retry_after);
 }
 
+HttpResponse NmiHandler::other_failure(Context& ctx, Errc code, std::string_view text) const {
+    ctx.error = code;
+    return error_response(code, text, settings_, Endpoint::other);
+}
+
+std::optional<HttpResponse> NmiHandler::refused_headers(const HttpRequest& request,
+                                                        Context& ctx) const {
+    if (const auto refused = detail::header_refusal(request, settings_)) {
+        return other_failure(ctx, refused->code, refused->text);
+    }
+    return std::nullopt;
+}
+
 std::optional<HttpResponse> NmiHandler::token_checks(const HttpRequest& request,
                                                      std::string_view query, Context& ctx) const {
     // SDK probes come without Metadata and expect a fast 400: answered before any lookup.

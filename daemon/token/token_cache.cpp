@@ -350,8 +350,7 @@ asio::awaitable<CacheResult> TokenCache::get(const TokenRequest& request,
     }
     // Resuming after asio::dispatch(executor) would continue on the caller's executor, not
     // the cache's; a child coroutine keeps every step of the lookup on the cache's executor.
-    co_return co_await asio::co_spawn(impl->executor(),
-                                      impl->get_here(request, requester, options),
+    co_return co_await asio::co_spawn(impl->executor(), impl->get_here(request, requester, options),
                                       asio::use_awaitable);
 }
 

@@ -18,7 +18,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import e2e_test  # noqa: E402
-import fixture  # noqa: E402
 from fixture import KV_CLIENT_ID, RESOURCE  # noqa: E402
 from nslib import wait_until  # noqa: E402
 
@@ -72,9 +71,14 @@ class WorkloadIdentityBase(e2e_test.SdkBase):
         self.cloud = self.topo.spawn(self.topo.node, "fake-cloud", [
             os.path.join(e2e_test.BIN_DIR, "nmid-fake-cloud"), os.path.join(w, "cloud.json"),
             self.cloud_dir])
-        wait_until(lambda: "listening" in self.cloud.log() or not self.cloud.alive(), 15,
+        # Waits for the whole line (a read may catch it half written): `listening api=.. aad=..`.
+        def listening_line():
+            return [l for l in self.cloud.log().splitlines()
+                    if l.startswith("listening api=") and l.split(" aad=")[-1].startswith("https")]
+        wait_until(lambda: listening_line() or not self.cloud.alive(), 15,
                    "nmid-fake-cloud to listen")
-        line = [l for l in self.cloud.log().splitlines() if l.startswith("listening")][0]
+        self.assertTrue(self.cloud.alive(), self.cloud.log())
+        line = listening_line()[0]
         self.api_url = line.split("api=")[1].split()[0]
         self.aad_url = line.split("aad=")[1].split()[0]
 

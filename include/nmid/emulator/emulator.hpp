@@ -65,7 +65,7 @@ struct EmulatorStats {
     std::uint64_t faults_injected = 0;  ///< token requests that consumed a non-normal fault
     std::uint64_t instance_requests = 0;
     std::uint64_t identity_info_requests = 0;  ///< `/metadata/identity/info` answered
-    std::uint64_t rejected_requests = 0;  ///< answered 400/404/405 by the contract checks
+    std::uint64_t rejected_requests = 0;       ///< answered 400/404/405 by the contract checks
     std::size_t in_flight_token_requests = 0;
     std::size_t max_concurrent_token_requests = 0;  ///< high-water mark (waits count)
     std::size_t pending_faults = 0;
@@ -119,6 +119,9 @@ private:
                                 std::string_view query);
     http::HttpResponse control(const http::HttpRequest& request, std::string_view path);
     http::HttpResponse reject(int status, std::string_view error, std::string_view description);
+    /// IMDS's checks of every metadata request, in IMDS's order: GET only (405), `Metadata:
+    /// true` (400), no X-Forwarded-For (400); the refusal (counted as rejected), else nullopt.
+    std::optional<http::HttpResponse> refuse_request(const http::HttpRequest& request);
     /// True when the deadline passed; false when woken by stop() or cancellation.
     boost::asio::awaitable<bool> wait_until(SteadyTime deadline);
     Admission admit(std::size_t identity_index);

@@ -82,9 +82,9 @@ public:
     /// decision and a cached token (or a refusal decided from them).
     std::optional<http::HttpResponse> handle_now(const http::HttpRequest& request) override;
 
-    struct Context;      ///< per-request facts for the audit line (nmi_handler_detail.hpp)
-    struct Prepared;     ///< a resolved (pod, query, CRD snapshot) and its cache key
-    struct WorkloadKey;  ///< a workload identity's cache key (workload_route.cpp)
+    struct Context;       ///< per-request facts for the audit line (nmi_handler_detail.hpp)
+    struct Prepared;      ///< a resolved (pod, query, CRD snapshot) and its cache key
+    struct WorkloadKey;   ///< a workload identity's cache key (workload_route.cpp)
     struct TenantAnswer;  ///< the VM's tenant from IMDS, or a failure (identity_info_route.cpp)
 
 private:
@@ -112,6 +112,11 @@ private:
     // The token route's steps; token_now() takes those that need no waiting, token() all.
     http::HttpResponse token_failure(Context& ctx, Errc code, std::string_view text,
                                      std::chrono::seconds retry_after = {}) const;
+    /// A failure on a route other than the token route (Endpoint::other), recorded in ctx.
+    http::HttpResponse other_failure(Context& ctx, Errc code, std::string_view text) const;
+    /// IMDS's header checks (detail::header_refusal) as other_failure(), else std::nullopt.
+    std::optional<http::HttpResponse> refused_headers(const http::HttpRequest& request,
+                                                      Context& ctx) const;
     /// Headers, readiness and the query: a refusal, or std::nullopt with ctx.params set.
     std::optional<http::HttpResponse> token_checks(const http::HttpRequest& request,
                                                    std::string_view query, Context& ctx) const;

@@ -14,7 +14,8 @@ namespace {
 constexpr std::string_view kOtherBoundPod = "10.0.0.7";  // default/other, bound to id-b
 constexpr std::string_view kUnboundPod = "10.0.0.8";     // default/unbound, no binding
 constexpr std::string_view kTenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-const std::string kVault = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net";
+const std::string kVault =
+    "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net";
 const std::string kInfo = "/metadata/identity/info?api-version=2018-02-01";
 
 class Imds2023Test : public HandlerUpstreamTest {

@@ -89,7 +89,8 @@ TEST(TokenJson, Imds2023FieldsFollowNmiFieldsAndExtExpiresInCountsDown) {
               std::string::npos);
     // Only what is known is sent: no ext_expires_in without the upstream's, no empty client_id.
     t.ext_expires_on = 0;
-    EXPECT_TRUE(token_json(t, "r", 0).ends_with(R"("client_id":"7d2c1f0e-0000-4000-8000-000000000001"})"));
+    EXPECT_TRUE(
+        token_json(t, "r", 0).ends_with(R"("client_id":"7d2c1f0e-0000-4000-8000-000000000001"})"));
     t.client_id.clear();
     EXPECT_TRUE(token_json(t, "r", 0).ends_with(R"("token_type":"Bearer"})"));
     t.client_id = "a\"b";  // escaped like every other value

@@ -16,8 +16,8 @@ TEST(TenantInfo, ValidTenantIds) {
     EXPECT_TRUE(valid_tenant_id("contoso.onmicrosoft.com"));
     EXPECT_TRUE(valid_tenant_id(std::string(64, 'a')));
     const std::vector<std::string> refused = {
-        "", std::string(65, 'a'), "a b", "a\"b", "a/b", "a\\b", "t\n", std::string("a\0b", 3),
-        "caf\xc3\xa9", "../x", "a%2fb"};
+        "",    std::string(65, 'a'),   "a b",         "a\"b", "a/b",  "a\\b",
+        "t\n", std::string("a\0b", 3), "caf\xc3\xa9", "../x", "a%2fb"};
     for (const std::string& t : refused) {
         EXPECT_FALSE(valid_tenant_id(t)) << t;
     }

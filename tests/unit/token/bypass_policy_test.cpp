@@ -17,8 +17,8 @@ const SteadyTime t0{std::chrono::hours{1}};
 
 struct Step {
     const char* requester;
-    seconds at;      ///< after t0
-    bool expected;   ///< may_force's answer (recorded when true)
+    seconds at;     ///< after t0
+    bool expected;  ///< may_force's answer (recorded when true)
 };
 
 struct Case {
@@ -31,29 +31,34 @@ struct Case {
 TEST(BypassPolicy, OneForcedFetchPerRequesterPerInterval) {
     const std::vector<Case> cases = {
         {"first_is_allowed_then_refused_inside_the_interval",
-         minutes{5}, kMaxForcingRequesters,
+         minutes{5},
+         kMaxForcingRequesters,
          {{"10.0.0.5", seconds{0}, true},
           {"10.0.0.5", seconds{1}, false},
           {"10.0.0.5", seconds{299}, false},
           {"10.0.0.5", seconds{300}, true},  // the interval has passed: allowed again
           {"10.0.0.5", seconds{301}, false}}},
         {"requesters_are_independent",
-         minutes{5}, kMaxForcingRequesters,
+         minutes{5},
+         kMaxForcingRequesters,
          {{"10.0.0.5", seconds{0}, true},
           {"10.0.0.6", seconds{1}, true},
           {"10.0.0.5", seconds{2}, false},
           {"10.0.0.6", seconds{3}, false}}},
         {"unattributed_requester_is_limited_too",
-         minutes{5}, kMaxForcingRequesters,
+         minutes{5},
+         kMaxForcingRequesters,
          {{"", seconds{0}, true}, {"", seconds{10}, false}}},
         {"zero_interval_allows_every_request",
-         seconds{0}, kMaxForcingRequesters,
+         seconds{0},
+         kMaxForcingRequesters,
          {{"10.0.0.5", seconds{0}, true}, {"10.0.0.5", seconds{0}, true}}},
         {"too_many_requesters_inside_one_interval",
-         minutes{5}, 2,
+         minutes{5},
+         2,
          {{"a", seconds{0}, true},
           {"b", seconds{1}, true},
-          {"c", seconds{2}, false},    // the key's log is full
+          {"c", seconds{2}, false},     // the key's log is full
           {"c", seconds{300}, true}}},  // a's record expired: room again
     };
     for (const Case& c : cases) {

@@ -32,8 +32,7 @@ inline TokenRequest make_request(std::string resource, std::string client_id = "
 }
 
 inline asio::awaitable<CacheResult> call_get(TokenCache& cache, TokenRequest request,
-                                             std::string requester = {},
-                                             GetOptions options = {}) {
+                                             std::string requester = {}, GetOptions options = {}) {
     co_return co_await cache.get(request, requester, options);
 }
 
