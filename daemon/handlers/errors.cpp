@@ -48,13 +48,12 @@ Mapping mapping_for(Errc code, const HandlerSettings& settings, Endpoint endpoin
                 return {503, "identity_not_found", true};
             }
             return {404, "identity_not_found", false};
-        // Upstream: NMI answers 403 for a refused token and 503 for the rest; a throttled
-        // IMDS keeps its 429 so SDKs back off.
+        // Upstream: NMI answers 403 for a refused token and 503 for the rest.
         case Errc::upstream_refused:
             return {403, "upstream_refused", false};
+        // A throttled IMDS keeps its 429, with IMDS's own code, so SDKs back off; and a pod
+        // over its share (fetches, tokens or IMDS budget) is throttled alone.
         case Errc::upstream_throttled:
-            return {429, "too_many_requests", true};
-        // This pod is over its share (fetches, tokens or IMDS budget); other pods are not.
         case Errc::pod_over_limit:
             return {429, "too_many_requests", true};
         case Errc::identity_unsupported:

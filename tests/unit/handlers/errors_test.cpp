@@ -103,6 +103,10 @@ TEST(ErrorResponse, UpstreamRetryAfterWins) {
         error_response(Errc::upstream_throttled, "x", HandlerSettings{}, Endpoint::token, 17s);
     EXPECT_EQ(r.status, 429);
     EXPECT_EQ(retry_after(r), "17");
+    // IMDS's own code for a throttled answer (issue 14), as for a pod over its share.
+    EXPECT_EQ(nlohmann::json::parse(r.body)["error"], "too_many_requests");
+    const auto pod = error_response(Errc::pod_over_limit, "x", HandlerSettings{}, Endpoint::token);
+    EXPECT_EQ(nlohmann::json::parse(pod.body)["error"], "too_many_requests");
 }
 
 }  // namespace
