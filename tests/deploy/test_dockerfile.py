@@ -187,7 +187,7 @@ class Dockerfile(unittest.TestCase):
     def test_dockerignore_keeps_build_outputs_out_and_sources_in(self):
         patterns = d.dockerignore_patterns()
         for path in ("build", "build-asan", "build-kube/bin/nmid", ".git", ".git/HEAD",
-                     ".venv-cel/bin/python3", "tests/e2e/node/node_modules/x/index.js"):
+                     ".venv-cel/bin/python3", "tests/e2e/clients/node-latest/node_modules/x/index.js"):
             self.assertTrue(ignored(path, patterns), path)
         for path in ("CMakeLists.txt", "scripts/runtime-packages.sh", "scripts/install-deps.sh",
                      "daemon/app/main.cpp", "include/nmid/core/errc.hpp", "iptables",

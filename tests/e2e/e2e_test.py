@@ -13,10 +13,8 @@ Environment: NMID_E2E_KEEP_LOGS=1 keeps the work directory (logs, fixtures) of e
 Every test builds its own topology (about 0.3 s), so no rule, cache or counter is shared.
 """
 
-import hashlib
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -254,30 +252,6 @@ class SdkBase(NodeTest):
         cp = self.node.run_client(pod, argv)
         self.assertEqual(cp.returncode, 0, f"{argv[0]} failed:\n{cp.stdout}\n{cp.stderr}")
         return json.loads(cp.stdout.strip().splitlines()[-1])
-
-
-def node_modules_dir():
-    """`npm ci` of tests/e2e/node into <build>/e2e-node, once per lock file content."""
-    src = os.path.join(HERE, "node")
-    dst = os.path.join(os.path.dirname(os.path.abspath(BIN_DIR)), "e2e-node")
-    with open(os.path.join(src, "package-lock.json"), "rb") as f:
-        lock_hash = hashlib.sha256(f.read()).hexdigest()
-    stamp = os.path.join(dst, ".installed-lock-sha256")
-    if os.path.exists(stamp) and open(stamp).read() == lock_hash:
-        return dst
-    if shutil.which("npm") is None:
-        raise unittest.SkipTest("npm is not installed (scripts/install-deps.sh)")
-    os.makedirs(dst, exist_ok=True)
-    for name in ("package.json", "package-lock.json"):
-        shutil.copy(os.path.join(src, name), dst)
-    cp = nslib.host_run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=dst,
-                        capture_output=True, text=True, timeout=300)
-    if cp.returncode != 0:
-        # A failure, not a skip: the Node SDK check is part of the suite (CI reaches npm).
-        raise RuntimeError(f"npm ci failed (registry unreachable?):\n{cp.stdout}{cp.stderr}")
-    with open(stamp, "w") as f:
-        f.write(lock_hash)
-    return dst
 
 
 # ---- checks 3 and 7: fail-closed lifecycle -------------------------------------------------

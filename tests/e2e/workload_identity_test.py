@@ -11,13 +11,15 @@ e2e_test.py (root, exits 77 otherwise)."""
 import base64
 import json
 import os
-import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "clients"))
 
 import e2e_test  # noqa: E402
+import other_clients  # noqa: E402
+from base import ClientUnavailable  # noqa: E402
 from fixture import KV_CLIENT_ID, RESOURCE  # noqa: E402
 from nslib import wait_until  # noqa: E402
 
@@ -132,13 +134,15 @@ class WorkloadIdentityPythonProjected(WorkloadIdentityPython):
 class WorkloadIdentityNode(WorkloadIdentityBase):
 
     def test_node_sdk_gets_a_workload_identity_token_through_the_dnat(self):
-        if shutil.which("node") is None:
-            self.skipTest("node is not installed (scripts/install-deps.sh)")
-        modules = e2e_test.node_modules_dir()
+        # The client matrix's JavaScript client (the newest @azure/identity, from its lock file).
+        client = next(c for c in other_clients.CLIENTS if c.name == "js-azure-identity-latest")
+        try:
+            argv = client.prepare(os.path.dirname(os.path.abspath(e2e_test.BIN_DIR)))
+        except ClientUnavailable as e:
+            self.skipTest(str(e))
         self.start_wi_nmid()
-        got = self.run_sdk_in(self.node.unbound, [shutil.which("node"),
-                                                  os.path.join(HERE, "node", "sdk_node.js"),
-                                                  modules, WI_CLIENT_ID, RESOURCE])
+        got = self.run_sdk_in(self.node.unbound, [*argv, "--mode", "mi", "--client-id",
+                                                  WI_CLIENT_ID, "--resource", RESOURCE])
         self.check_workload_token(got)
 
 

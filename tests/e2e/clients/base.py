@@ -39,6 +39,6 @@ class Client:
     selectors: FrozenSet[str]      # subset of SELECTORS the SDK can send
     default_chain: bool            # supports --mode default
     # prepare(build_dir) -> argv prefix. Installs from the lock file into build_dir (once per
-    # lock content, like tests/e2e/e2e_test.py's node_modules_dir); raises ClientUnavailable
+    # lock content, a stamp file of the lock's sha256); raises ClientUnavailable
     # when the toolchain is missing, RuntimeError when an install from a registry fails.
     prepare: Callable[[str], List[str]]

@@ -8,7 +8,7 @@ Each client is an unmodified SDK, pinned by a lock file under this folder, drive
   - Go: github.com/Azure/azure-sdk-for-go/sdk/azidentity (go/go.mod + go/go.sum), go/main.go.
 
 prepare(build_dir) installs into build_dir/<client name> once per content of the files that pin it
-(a stamp file holds their sha256), like e2e_test.py's node_modules_dir. A missing toolchain raises
+(a stamp file holds their sha256). A missing toolchain raises
 ClientUnavailable naming what to install (scripts/install-deps.sh installs Debian's); a
 registry failure raises RuntimeError (CI reaches the registries, so that is a failure, not a skip).
 """
