@@ -14,6 +14,7 @@
 #include "nmid/net/http_client.hpp"
 #include "nmid/pods/pod_index.hpp"
 #include "nmid/workload/decision.hpp"
+#include "nmid/workload/service_accounts.hpp"
 
 namespace nmid::handlers {
 
@@ -115,14 +116,17 @@ asio::awaitable<HttpResponse> NmiHandler::identity_info(const HttpRequest& reque
     if (auto refused = take_pod(*found, request, ctx)) {
         co_return std::move(*refused);
     }
-    const std::string no_identity =
-        "no identity is bound to pod " + std::string{ctx.pod->namespace_name} + "/" + ctx.pod->name;
+    const auto no_identity = [&] {
+        return other_failure(ctx, Errc::path_not_found,
+                             "no identity is bound to pod " + std::string{ctx.pod->namespace_name} +
+                                 "/" + ctx.pod->name);
+    };
     if (workload_pod(ctx)) {
         ctx.source = "workload-identity";
         const auto verdict = deps_.workload->decide(*ctx.pod, identity::TokenQuery{});
         if (verdict.decision.verdict != workload::Verdict::serve ||
-            !detail::valid_tenant_id(verdict.decision.tenant_id)) {
-            co_return other_failure(ctx, Errc::path_not_found, no_identity);
+            !workload::valid_tenant_id(verdict.decision.tenant_id)) {
+            co_return no_identity();
         }
         co_return detail::json_ok(detail::tenant_info_json(verdict.decision.tenant_id));
     }
@@ -133,7 +137,7 @@ asio::awaitable<HttpResponse> NmiHandler::identity_info(const HttpRequest& reque
     }
     const identity::Decision& decision = ctx.prepared->decision;
     if (decision.kind != identity::DecisionKind::bound) {
-        co_return other_failure(ctx, Errc::path_not_found, no_identity);  // excepted pods included
+        co_return no_identity();  // excepted pods included
     }
     ctx.identity = ctx.prepared->redacted;
     const detail::IdentityTenant source = detail::tenant_of(*decision.identity);

@@ -1,23 +1,13 @@
 #include "nmid/handlers/tenant_info.hpp"
 
-#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "nmid/core/json.hpp"
+#include "nmid/workload/service_accounts.hpp"
 
 namespace nmid::handlers::detail {
 
-namespace {
-constexpr std::size_t kMaxTenantBytes = 64;
-}  // namespace
-
-bool valid_tenant_id(std::string_view tenant) {
-    return !tenant.empty() && tenant.size() <= kMaxTenantBytes &&
-           std::all_of(tenant.begin(), tenant.end(), [](char c) {
-               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      c == '-' || c == '.';
-           });
-}
+using workload::valid_tenant_id;
 
 IdentityTenant tenant_of(const AzureIdentity& identity) {
     if (identity.type == static_cast<int>(IdentityType::user_assigned_msi)) {

@@ -65,8 +65,8 @@ NMID_UPSTREAM_ATTEMPTS = 5
 # SDKs that ignore Retry-After. msrestazure (azure-cli 2.45, azure_active_directory.py
 # _retrieve_token_from_imds_with_retry) waits a random one of the first `retry` slots of 0.1 s
 # doubling (0.1, 0.3, 0.7, ... 409.5 s): its retries fall inside nmid's 5 s negative window and
-# the wait after it can be minutes (simulated: 3% of runs over 45 s, 0.2% over 120 s; one e2e run
-# failed so). With only IMDS's 1 s Retry-After as the window: about 1 run in 100,000 over 45 s.
+# the wait after it can be minutes (one e2e run took over az_client.py's 45 s so). With only
+# IMDS's 1 s Retry-After as the window, az retries past it within its first few slots (seconds).
 IGNORES_RETRY_AFTER = {"azure-cli"}
 CLIENT_TIMEOUT = 150  # one client run, SDK retries included (the CLI starts Python five times)
 # Extra token resources a client asks nmid for besides --resource (az login's management token).

@@ -3,7 +3,7 @@
 //
 // Invariants:
 // - nothing throws;
-// - an accepted tenant is a valid tenant id (letters, digits, '-', '.'; 1 to 64 bytes);
+// - an accepted tenant is a valid tenant id (workload::valid_tenant_id: a GUID or domain name);
 // - the body nmid writes for it is a JSON object whose only member is that tenant.
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 
 #include "fuzz_check.hpp"
 #include "nmid/handlers/tenant_info.hpp"
+#include "nmid/workload/service_accounts.hpp"
 
 using nmid::fuzz::check;
 
@@ -21,7 +22,7 @@ void fuzz_one(std::string_view body) {
     if (!tenant) {
         return;
     }
-    check(nmid::handlers::detail::valid_tenant_id(*tenant), "an accepted tenant is valid");
+    check(nmid::workload::valid_tenant_id(*tenant), "an accepted tenant is valid");
     const auto answer =
         nlohmann::json::parse(nmid::handlers::detail::tenant_info_json(*tenant), nullptr, false);
     check(answer.is_object() && answer.size() == 1 && answer["tenantId"] == *tenant,

@@ -1,7 +1,8 @@
 #pragma once
 
 // Pure parts of `/metadata/identity/info` (issue 14): which tenant a bound identity names, the
-// tenant IMDS reports, and the answer's body.
+// tenant IMDS reports, and the answer's body. A tenant is valid as workload::valid_tenant_id
+// says (a GUID or a domain name): nothing else is ever written into an answer.
 
 #include <optional>
 #include <string>
@@ -10,10 +11,6 @@
 #include "nmid/model/crd.hpp"
 
 namespace nmid::handlers::detail {
-
-/// A tenant id nmid echoes: 1 to 64 characters of letters, digits, '-' and '.' (GUIDs, and
-/// the domain names AAD also accepts as tenants). Anything else is never put in an answer.
-[[nodiscard]] bool valid_tenant_id(std::string_view tenant);
 
 /// Where the tenant of a bound AzureIdentity comes from.
 struct IdentityTenant {
