@@ -109,12 +109,14 @@ std::optional<CacheResult> TokenCache::Impl::try_get(const Key& key) {
 asio::awaitable<CacheResult> TokenCache::Impl::get_here(const TokenRequest& request,
                                                         std::string_view requester,
                                                         GetOptions options) {
-    // bypass_cache: a cached key is fetched again when this requester has not forced it within
-    // the interval (and no failure is being remembered); otherwise this is a plain get().
+    // bypass_cache: a key whose token is still served is fetched again when this requester has
+    // not forced it within the interval (and no failure is being remembered); otherwise this is
+    // a plain get() (a key without a servable token is a plain miss, not a forced fetch).
     bool forcing = false;
     if (options.force_refresh && !stopped_) {
         const auto found = entries_.find(request);
         forcing = found != entries_.end() && found->second.token &&
+                  clock_.wall_now() < found->second.valid_until &&
                   clock_.steady_now() >= found->second.retry_not_before &&
                   token_detail::may_force(found->second.forced, requester, clock_.steady_now(),
                                           settings_.bypass_min_interval);

@@ -74,6 +74,16 @@ TEST_F(TokenCacheBypassTest, AnUncachedKeyIsAPlainMiss) {
     EXPECT_EQ(source_.calls(), 2);
 }
 
+TEST_F(TokenCacheBypassTest, AKeyWhoseTokenIsNoLongerServedIsAPlainMiss) {
+    const TokenRequest vault = make_request("https://vault.azure.net");
+    get_now(vault);
+    advance(std::chrono::hours{2});  // past the fake's one-hour token
+    EXPECT_EQ(force("10.0.0.5", vault).outcome, CacheOutcome::miss);
+    // The miss did not use the pod's allowance: its next forced request is a forced fetch.
+    EXPECT_EQ(force("10.0.0.5", vault).outcome, CacheOutcome::forced);
+    EXPECT_EQ(source_.calls(), 3);
+}
+
 TEST_F(TokenCacheBypassTest, AFailedForcedFetchServesTheCachedToken) {
     const TokenRequest vault = make_request("https://vault.azure.net");
     const TokenPtr cached = get_now(vault).token;
