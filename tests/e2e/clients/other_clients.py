@@ -8,12 +8,11 @@ Each client is an unmodified SDK, pinned by a lock file under this folder, drive
   - Go: github.com/Azure/azure-sdk-for-go/sdk/azidentity (go/go.mod + go/go.sum), go/main.go.
 
 prepare(build_dir) installs into build_dir/<client name> once per content of the files that pin it
-(a stamp file holds their sha256). A missing toolchain raises
+(base.py's lock_digest and stamp). A missing toolchain raises
 ClientUnavailable naming what to install (scripts/install-deps.sh installs Debian's); a
 registry failure raises RuntimeError (CI reaches the registries, so that is a failure, not a skip).
 """
 
-import hashlib
 import json
 import os
 import re
@@ -21,10 +20,10 @@ import shutil
 import subprocess
 from typing import List
 
-from base import Client, ClientUnavailable
+from base import (Client, ClientUnavailable, fresh_dir, installed, lock_digest, mark_installed,
+                  run_install)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-INSTALL_TIMEOUT = 600
 # Where a toolchain installed outside Debian's packages usually lives (the CI machine may have them
 # in /usr/local while the test runner's PATH lacks that folder).
 EXTRA_BIN_DIRS = ("/usr/local/bin", "/usr/local/go/bin", "/usr/lib/go/bin")
@@ -39,43 +38,6 @@ def _which(name):
                 found = p
                 break
     return os.path.realpath(found) if found else None
-
-
-def _digest(paths):
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(os.path.relpath(p, HERE).encode() + b"\0")
-        with open(p, "rb") as f:
-            h.update(f.read())
-        h.update(b"\0")
-    return h.hexdigest()
-
-
-def _installed(dst, digest):
-    stamp = os.path.join(dst, ".installed-sha256")
-    return os.path.exists(stamp) and open(stamp).read() == digest
-
-
-def _mark_installed(dst, digest):
-    with open(os.path.join(dst, ".installed-sha256"), "w") as f:
-        f.write(digest)
-
-
-def _fresh_dir(dst):
-    shutil.rmtree(dst, ignore_errors=True)
-    os.makedirs(dst)
-
-
-def _run(what, argv, cwd, env=None):
-    try:
-        cp = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
-                            timeout=INSTALL_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"{what} took more than {INSTALL_TIMEOUT} s: {' '.join(argv)}") from None
-    if cp.returncode != 0:
-        raise RuntimeError(f"{what} failed ({' '.join(argv)}), registry unreachable?\n"
-                           f"{cp.stdout[-4000:]}{cp.stderr[-4000:]}")
-    return cp
 
 
 # ---- JavaScript: @azure/identity --------------------------------------------------------------
@@ -94,13 +56,13 @@ def _node_prepare(lock_dir):
         src = os.path.join(HERE, lock_dir)
         files = [os.path.join(src, n) for n in ("package.json", "package-lock.json")]
         dst = os.path.join(build_dir, lock_dir)
-        digest = _digest(files)
-        if not _installed(dst, digest):
-            _fresh_dir(dst)
+        digest = lock_digest(files)
+        if not installed(dst, digest):
+            fresh_dir(dst)
             for p in files:
                 shutil.copy(p, dst)
-            _run("npm ci", [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], dst)
-            _mark_installed(dst, digest)
+            run_install("npm ci", [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], dst)
+            mark_installed(dst, digest)
         return [node, os.path.join(HERE, "node", "client.js"), dst]
     return prepare
 
@@ -132,13 +94,13 @@ def _java_prepare(build_dir) -> List[str]:
                                 "default-jdk-headless maven; scripts/install-deps.sh)")
     dst = os.path.join(build_dir, "java-azure-identity")
     pom = os.path.join(JAVA_DIR, "pom.xml")
-    digest = _digest([pom, JAVA_MAIN])
+    digest = lock_digest([pom, JAVA_MAIN])
     lib, classes = os.path.join(dst, "lib"), os.path.join(dst, "classes")
-    if not _installed(dst, digest):
-        _fresh_dir(dst)
+    if not installed(dst, digest):
+        fresh_dir(dst)
         shutil.copy(pom, dst)
         # The BOM-pinned jars, copied from Maven Central (through ~/.m2) into lib/ ...
-        _run("mvn dependency:copy-dependencies",
+        run_install("mvn dependency:copy-dependencies",
              [mvn, "-q", "-B", "dependency:copy-dependencies", f"-DoutputDirectory={lib}",
               "-DincludeScope=runtime"], dst)
         jar = os.path.join(lib, f"azure-identity-{JAVA_IDENTITY}.jar")
@@ -146,8 +108,8 @@ def _java_prepare(build_dir) -> List[str]:
             raise RuntimeError(f"azure-sdk-bom {JAVA_BOM} did not resolve azure-identity "
                                f"{JAVA_IDENTITY} (update JAVA_IDENTITY): {sorted(os.listdir(lib))}")
         # ... and Main.java compiled against them: the run is a plain offline `java -cp`.
-        _run("javac", [javac, "-d", classes, "-cp", os.path.join(lib, "*"), JAVA_MAIN], dst)
-        _mark_installed(dst, digest)
+        run_install("javac", [javac, "-d", classes, "-cp", os.path.join(lib, "*"), JAVA_MAIN], dst)
+        mark_installed(dst, digest)
     return [java, "-cp", f"{classes}:{os.path.join(lib, '*')}", "nmid.Main"]
 
 
@@ -185,13 +147,13 @@ def _go_prepare(build_dir) -> List[str]:
         raise ClientUnavailable(unavailable + f": `{go}` is {have or 'unknown'}")
     dst = os.path.join(build_dir, "go-azidentity")
     files = [os.path.join(GO_DIR, n) for n in ("go.mod", "go.sum", "main.go")]
-    digest = _digest(files) + have
+    digest = lock_digest(files) + have
     binary = os.path.join(dst, "client")
-    if not _installed(dst, digest):
-        _fresh_dir(dst)
+    if not installed(dst, digest):
+        fresh_dir(dst)
         # Built from the source folder: go.sum pins every module (-mod=readonly refuses changes).
-        _run("go build", [go, "build", "-trimpath", "-o", binary, "."], GO_DIR, env)
-        _mark_installed(dst, digest)
+        run_install("go build", [go, "build", "-trimpath", "-o", binary, "."], GO_DIR, env)
+        mark_installed(dst, digest)
     return [binary]
 
 

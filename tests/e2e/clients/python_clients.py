@@ -2,13 +2,13 @@
 azure-identity from PyPI in a virtual environment, Debian's python3-azure, and Debian's Azure CLI.
 scripts/install-deps.sh installs their Debian packages."""
 
-import hashlib
 import os
 import re
 import shutil
 import subprocess
 
-from base import Client, ClientUnavailable
+from base import (Client, ClientUnavailable, fresh_dir, installed, lock_digest, mark_installed,
+                  run_install)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY_DIR = os.path.join(HERE, "python")
@@ -24,13 +24,6 @@ def pinned_version(package):
     return m.group(1)
 
 
-def _run(argv, what, **kwargs):
-    cp = subprocess.run(argv, capture_output=True, text=True, timeout=600, **kwargs)
-    if cp.returncode != 0:
-        raise RuntimeError(f"{what} failed (registry unreachable?):\n{cp.stdout}{cp.stderr}")
-    return cp
-
-
 def _system_python_or_skip():
     if not os.access(SYSTEM_PYTHON, os.X_OK):
         raise ClientUnavailable(f"{SYSTEM_PYTHON} is missing: apt-get install python3")
@@ -41,23 +34,21 @@ def prepare_pypi(build_dir):
     (--require-hashes), once per requirements content."""
     _system_python_or_skip()
     venv = os.path.join(os.path.abspath(build_dir), "e2e-python")
-    with open(REQUIREMENTS, "rb") as f:
-        req_hash = hashlib.sha256(f.read()).hexdigest()
-    stamp = os.path.join(venv, ".installed-requirements-sha256")
+    digest = lock_digest([REQUIREMENTS])
     python = os.path.join(venv, "bin", "python")
-    if os.path.exists(stamp) and open(stamp).read() == req_hash and os.access(python, os.X_OK):
+    if installed(venv, digest) and os.access(python, os.X_OK):
         return [python, CLIENT]
     probe = subprocess.run([SYSTEM_PYTHON, "-c", "import ensurepip, venv"], capture_output=True)
     if probe.returncode != 0:
         raise ClientUnavailable("python3 -m venv needs Debian's python3-venv: "
                                 "apt-get install python3-venv")
-    shutil.rmtree(venv, ignore_errors=True)
-    _run([SYSTEM_PYTHON, "-m", "venv", venv], "python3 -m venv")
-    _run([python, "-m", "pip", "install", "--quiet", "--no-input", "--require-hashes",
-          "--no-deps", "--only-binary", ":all:", "-r", REQUIREMENTS],
-         "pip install --require-hashes", env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"))
-    with open(stamp, "w") as f:
-        f.write(req_hash)
+    fresh_dir(venv)
+    run_install("python3 -m venv", [SYSTEM_PYTHON, "-m", "venv", venv])
+    run_install("pip install --require-hashes",
+                [python, "-m", "pip", "install", "--quiet", "--no-input", "--require-hashes",
+                 "--no-deps", "--only-binary", ":all:", "-r", REQUIREMENTS],
+                env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"))
+    mark_installed(venv, digest)
     return [python, CLIENT]
 
 
